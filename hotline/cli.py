@@ -1,0 +1,225 @@
+"""The `hotline` commands: serve / web / worker, and managing streets, members and coordinators."""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import click
+from sqlmodel import Session, func, select
+
+from hotline import create_app, imports, members, phones, streets
+from hotline.db import session_scope
+from hotline.models import AlertChannel, Coordinator, CoordinatorStreet, Membership, MembershipStatus, Street
+
+
+def _app():
+    try:
+        return create_app()
+    except ValueError as exc:  # ConfigError
+        raise click.ClickException(str(exc)) from exc
+
+
+def _start_dispatcher(app):
+    from hotline.outbox import Dispatcher
+
+    rt = app.extensions["hotline"]
+    rt.dispatcher = Dispatcher(engine=rt.engine, carrier=rt.carrier, config=rt.config).start()
+    return rt.dispatcher
+
+
+@click.group()
+def main():
+    """Street Watch hotline."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(host, port):
+    """Web, webhooks and dispatcher in one process (embedded SQLite unless configured)."""
+    from werkzeug.serving import run_simple
+
+    app = _app()
+    config = app.extensions["hotline"].config
+    dispatcher = _start_dispatcher(app)
+    mode = "SIMULATOR mode: nothing is sent" if config.simulator else "Twilio mode"
+    click.echo(f"hotline on http://{host}:{port}/ ({mode}; database {config.database_url.split('@')[-1]})")
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        dispatcher.stop()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def web(host, port, workers):
+    """Web and webhooks only, under gunicorn (run `hotline worker` beside it)."""
+    from gunicorn.app.base import BaseApplication
+
+    class Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("timeout", 30)
+
+        def load(self):
+            return _app()
+
+    _app()  # fail fast on bad configuration, and create the schema once before workers start
+    Gunicorn().run()
+
+
+@main.command()
+def worker():
+    """The dispatcher (and scheduled jobs): sends what the web process wrote to the outbox."""
+    app = _app()
+    dispatcher = _start_dispatcher(app)
+    click.echo(f"hotline worker sending at {dispatcher.config.send_rate}/s")
+
+    def _stop(_signum, _frame):
+        dispatcher.stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    dispatcher.thread.join()
+
+
+@main.group()
+def street():
+    """Add and list streets."""
+
+
+@street.command("add")
+@click.argument("name")
+@click.option("--code", type=int)
+@click.option("--alias", "aliases", multiple=True)
+@click.option("--postcode", "postcodes", multiple=True)
+@click.option("--open", "is_open", is_flag=True, help="JOINs are active at once, no approval")
+@click.option("--moderated", is_flag=True, help="reports wait for a coordinator")
+def street_add(name, code, aliases, postcodes, is_open, moderated):
+    app = _app()
+    with session_scope(runtime_engine(app)) as session:
+        if session.exec(select(Street).where(Street.name == name.strip())).first():
+            raise click.ClickException(f"a street called {name!r} exists already")
+        if code is not None and session.exec(select(Street).where(Street.code == code)).first():
+            raise click.ClickException(f"street code {code} is taken")
+        if code is None:
+            code = (session.exec(select(func.max(Street.code))).one() or 100) + 1
+        new = Street(name=name.strip(), code=code, aliases=list(aliases), postcodes=[p.upper() for p in postcodes], open=is_open, moderated=moderated)
+        session.add(new)
+    click.echo(f"added {new.name} (code {new.code})")
+
+
+@street.command("list")
+def street_list():
+    app = _app()
+    with Session(runtime_engine(app)) as session:
+        for s in session.exec(select(Street).order_by(Street.name)):
+            active = session.exec(
+                select(func.count(Membership.id)).where(Membership.street_id == s.id, Membership.status == MembershipStatus.ACTIVE)
+            ).one()
+            flags = ", ".join(f for f, on in (("open", s.open), ("moderated", s.moderated)) if on) or "approval"
+            click.echo(f"{s.code:>5}  {s.name}  [{flags}]  {active} active  aliases: {', '.join(s.aliases) or '-'}  postcodes: {', '.join(s.postcodes) or '-'}")
+
+
+@main.group()
+def member():
+    """Add and import members."""
+
+
+@member.command("add")
+@click.argument("phone")
+@click.option("--street", "street_name", required=True)
+@click.option("--call", is_flag=True, help="alerts by phone call instead of SMS")
+@click.option("--active", is_flag=True, help="active at once, no approval")
+def member_add(phone, street_name, call, active):
+    app = _app()
+    try:
+        e164 = phones.parse(phone)
+    except phones.InvalidPhone as exc:
+        raise click.ClickException(str(exc)) from exc
+    with session_scope(runtime_engine(app)) as session:
+        target = _street(session, street_name)
+        membership = members.add(session, e164, target, alerts=AlertChannel.CALL if call else AlertChannel.SMS, active=active)
+        status = membership.status
+    click.echo(f"{phones.mask(e164)} is {status} on {target.name}")
+
+
+@member.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def member_import(file):
+    app = _app()
+    with open(file, encoding="utf-8-sig", newline="") as handle:
+        text = handle.read()
+    with session_scope(runtime_engine(app)) as session:
+        checked = imports.check(session, text)
+        if checked.errors:
+            for error in checked.errors:
+                click.echo(error, err=True)
+            raise click.ClickException(f"nothing imported: {len(checked.errors)} bad row(s)")
+        count = imports.apply(session, checked)
+    click.echo(f"imported {count} member(s)")
+
+
+@main.group()
+def coordinator():
+    """Add coordinators."""
+
+
+@coordinator.command("add")
+@click.argument("email")
+@click.option("--admin", is_flag=True)
+@click.option("--street", "street_names", multiple=True)
+@click.option("--phone")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+def coordinator_add(email, admin, street_names, phone, password_stdin):
+    from werkzeug.security import generate_password_hash
+
+    app = _app()
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise click.ClickException("the password must have at least 8 characters")
+    try:
+        e164 = phones.parse(phone) if phone else None
+    except phones.InvalidPhone as exc:
+        raise click.ClickException(str(exc)) from exc
+    email = email.strip().lower()
+    with session_scope(runtime_engine(app)) as session:
+        if session.exec(select(Coordinator).where(Coordinator.email == email)).first():
+            raise click.ClickException(f"{email} is a coordinator already")
+        person = Coordinator(email=email, password_hash=generate_password_hash(password), is_admin=admin, phone=e164)
+        session.add(person)
+        session.flush()
+        for name in street_names:
+            session.add(CoordinatorStreet(coordinator_id=person.id, street_id=_street(session, name).id))
+    click.echo(f"added coordinator {email}" + (" (admin)" if admin else ""))
+
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    from hotline.db import upgrade
+
+    app = _app()
+    upgrade(runtime_engine(app))
+    click.echo("database is up to date")
+
+
+def runtime_engine(app):
+    return app.extensions["hotline"].engine
+
+
+def _street(session, name: str) -> Street:
+    try:
+        return streets.find(session, name)
+    except (streets.StreetNotFound, streets.AmbiguousStreet) as exc:
+        hint = f" (closest: {', '.join(exc.candidates)})" if exc.candidates else ""
+        raise click.ClickException(f"no single street matches {name!r}{hint}") from exc

@@ -1,0 +1,212 @@
+"""The tables: streets and their members, reports, the outbox of deliveries, coordinators, events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from hotline.db import UTCDateTime, utcnow
+
+
+def _when(**kw):
+    return Field(sa_type=UTCDateTime, **kw)
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str = "CASCADE", index: bool = True):
+    return Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=index),
+    )
+
+
+class AlertChannel(StrEnum):
+    SMS = "sms"  # alerts arrive as text messages
+    CALL = "call"  # alerts arrive as an automated phone call
+
+
+class MembershipStatus(StrEnum):
+    PENDING = "pending"  # asked to join, waiting for a coordinator
+    ACTIVE = "active"  # gets alerts and may report
+    LEFT = "left"  # texted LEAVE or was removed
+    REJECTED = "rejected"  # a coordinator said no
+    EXPIRED = "expired"  # nobody approved it in time
+
+
+class ReportState(StrEnum):
+    SENT = "sent"  # broadcast: deliveries written to the outbox
+    HELD = "held"  # waiting for a coordinator (moderated street or voice recording)
+    DROPPED = "dropped"  # a coordinator decided not to send it
+    NOT_BROADCAST = "not_broadcast"  # logged only: stranger, pending member, over a limit, duplicate
+
+
+class DeliveryState(StrEnum):
+    QUEUED = "queued"  # in our outbox, waiting for its turn (next_attempt_at)
+    SENDING = "sending"  # claimed by a dispatcher until lease_until
+    ACCEPTED = "accepted"  # Twilio took it and gave a SID; not yet handed to the network
+    CALLING = "calling"  # an alert call is placed and has not ended yet
+    SENT = "sent"  # handed to the network
+    DELIVERED = "delivered"  # the handset got it / the call was answered
+    UNDELIVERED = "undelivered"  # the network could not deliver it, for good
+    FAILED = "failed"  # Twilio refused it or gave up
+    CANCELLED = "cancelled"  # not sent: the recipient opted out or the report was dropped first
+
+
+FINAL_DELIVERY_STATES = {
+    DeliveryState.DELIVERED,
+    DeliveryState.UNDELIVERED,
+    DeliveryState.FAILED,
+    DeliveryState.CANCELLED,
+}
+
+
+class Channel(StrEnum):
+    SMS = "sms"  # came in or goes out as a text
+    CALL = "call"  # came in or goes out as a phone call
+
+
+class Street(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(120), nullable=False, unique=True))
+    code: int = Field(sa_column=Column(Integer, nullable=False, unique=True))
+    aliases: list[str] = Field(default_factory=list, sa_type=JSON)
+    postcodes: list[str] = Field(default_factory=list, sa_type=JSON)
+    open: bool = False  # open streets take JOINs at once; others wait for approval
+    moderated: bool = False  # reports wait for a coordinator before they go out
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class Member(SQLModel, table=True):
+    """One phone number; it can belong to several streets through Membership."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(sa_column=Column(String(20), nullable=False, unique=True))
+    name: str | None = Field(default=None, max_length=120)
+    alerts: str = Field(default=AlertChannel.SMS, sa_type=String(8))
+    opted_out_at: datetime | None = _when(default=None)
+    invalid_at: datetime | None = _when(default=None)  # Twilio said the number cannot be texted (21211)
+    created_at: datetime = _when(default_factory=utcnow)
+
+    @property
+    def opted_out(self) -> bool:
+        return self.opted_out_at is not None
+
+
+class Membership(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("member_id", "street_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int = _fk("member.id")
+    street_id: int = _fk("street.id")
+    status: str = Field(default=MembershipStatus.PENDING, sa_type=String(12), index=True)
+    joined_at: datetime = _when(default_factory=utcnow)
+    decided_at: datetime | None = _when(default=None)
+
+
+class Report(SQLModel, table=True):
+    """Everything a resident sent that was not a command: a sighting, broadcast or only logged."""
+
+    __table_args__ = (Index("ix_report_member_created", "member_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
+    phone: str | None = Field(default=None, sa_type=String(20))  # the reporter, E.164; never broadcast
+    channel: str = Field(default=Channel.SMS, sa_type=String(8))
+    text: str | None = Field(default=None, sa_type=Text)
+    recording_url: str | None = Field(default=None, sa_type=Text)
+    urgent: bool = False
+    state: str = Field(default=ReportState.NOT_BROADCAST, sa_type=String(16), index=True)
+    reason: str | None = Field(default=None, sa_type=String(40))  # why it was not broadcast
+    created_at: datetime = _when(default_factory=utcnow, index=True)
+    decided_at: datetime | None = _when(default=None)
+    redacted_at: datetime | None = _when(default=None)
+
+    @property
+    def ref(self) -> str:
+        return f"R{self.id}"
+
+
+class ReportStreet(SQLModel, table=True):
+    report_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
+    )
+    street_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("street.id", ondelete="CASCADE"), primary_key=True, index=True)
+    )
+
+
+class Delivery(SQLModel, table=True):
+    """One message (SMS or alert call) to one number: the outbox row and its delivery record."""
+
+    __table_args__ = (Index("ix_delivery_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int | None = _fk("report.id", nullable=True)
+    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
+    street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
+    phone: str = Field(sa_type=String(20))
+    channel: str = Field(default=Channel.SMS, sa_type=String(8))
+    body: str = Field(sa_type=Text)
+    urgent: bool = False
+    state: str = Field(default=DeliveryState.QUEUED, sa_type=String(12))
+    attempts: int = 0
+    next_attempt_at: datetime = _when(default_factory=utcnow)
+    lease_until: datetime | None = _when(default=None)
+    needs_lookup: bool = False  # an earlier attempt may have reached Twilio: look before sending again
+    sid: str | None = Field(default=None, sa_column=Column(String(40), unique=True, nullable=True))
+    error_code: int | None = None
+    error_message: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _when(default_factory=utcnow)
+    updated_at: datetime = _when(default_factory=utcnow)
+    sent_at: datetime | None = _when(default=None)
+
+
+class InboundEvent(SQLModel, table=True):
+    """A webhook we have acted on (MessageSid, or CallSid plus step): a second delivery does nothing."""
+
+    key: str = Field(sa_column=Column(String(80), primary_key=True))
+    kind: str = Field(sa_type=String(16))
+    reply: str | None = Field(default=None, sa_type=Text)  # what we answered, answered again on a retry
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class Coordinator(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
+    password_hash: str = Field(sa_type=String(255))
+    is_admin: bool = False
+    phone: str | None = Field(default=None, sa_column=Column(String(20), unique=True, nullable=True))
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class CoordinatorStreet(SQLModel, table=True):
+    coordinator_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("coordinator.id", ondelete="CASCADE"), primary_key=True)
+    )
+    street_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("street.id", ondelete="CASCADE"), primary_key=True)
+    )
+
+
+class SimulatedMessage(SQLModel, table=True):
+    """Simulator mode: an SMS or call that would have gone through Twilio, kept here instead."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sid: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
+    kind: str = Field(default=Channel.SMS, sa_type=String(8))
+    to: str = Field(sa_type=String(20), index=True)
+    from_: str = Field(default="", sa_type=String(40))
+    body: str = Field(sa_type=Text)
+    status: str = Field(default="queued", sa_type=String(16))
+    created_at: datetime = _when(default_factory=utcnow)
+
+
+class UnmatchedStatus(SQLModel, table=True):
+    """A status callback for a SID we have not recorded yet (it beat the send's own commit)."""
+
+    sid: str = Field(sa_column=Column(String(40), primary_key=True))
+    status: str = Field(sa_type=String(20))
+    error_code: int | None = None
+    received_at: datetime = _when(default_factory=utcnow)

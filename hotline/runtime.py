@@ -1,0 +1,28 @@
+"""What a running app holds: its config, database engine, carrier and (in-process) dispatcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.engine import Engine
+
+from hotline.carrier import Carrier
+from hotline.config import Config
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    carrier: Carrier
+    dispatcher: object | None = None  # an outbox.Dispatcher when this process also sends
+
+    def outbox_changed(self) -> None:
+        """New deliveries were committed: wake an in-process dispatcher instead of waiting for its poll."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+
+def current() -> Runtime:
+    return current_app.extensions["hotline"]

@@ -1,0 +1,67 @@
+"""POST /twilio/sms: an incoming text. Parse the form, hand it to the inbox, answer with TwiML."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import Session
+
+from hotline import inbox, phones, runtime
+from hotline.db import session_scope
+from hotline.inbox import Reply
+from hotline.models import InboundEvent, Report
+from hotline.webhooks import bp
+from hotline.webhooks.twiml import sms_reply, unavailable
+
+log = logging.getLogger(__name__)
+
+
+@bp.post("/sms")
+def incoming_sms():
+    sid = request.form.get("MessageSid") or request.form.get("SmsSid")
+    if not sid or not request.form.get("From"):
+        return "MessageSid and From are required", 400
+    try:
+        sender = phones.from_twilio(request.form["From"])
+    except phones.InvalidPhone:
+        log.info("ignored an SMS from a sender we cannot answer (MessageSid %s)", sid)
+        return sms_reply(None)
+    body = request.form.get("Body", "")
+    rt = runtime.current()
+    try:
+        with session_scope(rt.engine) as session:
+            reply = inbox.receive_sms(session=session, config=rt.config, sender=sender, body=body, sid=sid)
+    except IntegrityError:
+        reply = _twin_reply(rt.engine, sid)
+    except DBAPIError:
+        log.exception("database error on an incoming SMS (MessageSid %s); answered 503", sid)
+        return unavailable()
+    except Exception:
+        log.exception("could not handle an incoming SMS (MessageSid %s); logging it raw", sid)
+        reply = _salvage(rt, sender, body, sid)
+    if reply.queued:
+        rt.outbox_changed()
+    return sms_reply(reply.text)
+
+
+def _twin_reply(engine, sid: str) -> Reply:
+    """The same MessageSid was committed by a concurrent request: answer as it did, do nothing."""
+    with Session(engine) as session:
+        event = session.get(InboundEvent, f"sms:{sid}")
+    return Reply(event.reply if event else None, duplicate=True)
+
+
+def _salvage(rt, sender: str, body: str, sid: str) -> Reply:
+    """A bug must not lose a report: keep the raw text for the coordinators and say sorry."""
+    from hotline import messages
+
+    try:
+        with session_scope(rt.engine) as session:
+            if session.get(InboundEvent, f"sms:{sid}") is None:
+                session.add(InboundEvent(key=f"sms:{sid}", kind="sms", reply=messages.sorry_try_later()))
+                session.add(Report(phone=sender, text=body[:4000] or None, reason="error"))
+    except Exception:
+        log.exception("could not even log the raw SMS (MessageSid %s)", sid)
+    return Reply(messages.sorry_try_later())

@@ -1,0 +1,40 @@
+"""POST /twilio/status: delivery status callbacks for messages and calls."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import request
+from sqlalchemy.exc import DBAPIError
+
+from hotline import receipts, runtime
+from hotline.db import session_scope
+from hotline.webhooks import bp
+from hotline.webhooks.twiml import unavailable
+
+log = logging.getLogger(__name__)
+
+
+@bp.post("/status")
+def delivery_status():
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid") or form.get("CallSid")
+    status = form.get("MessageStatus") or form.get("SmsStatus") or form.get("CallStatus")
+    if not sid or not status:
+        return "a SID and a status are required", 400
+    code = form.get("ErrorCode", "")
+    error_code = int(code) if code.isdigit() else None
+    rt = runtime.current()
+    try:
+        with session_scope(rt.engine) as session:
+            matched = receipts.apply(
+                session, sid=sid, status=status, error_code=error_code,
+                max_attempts=rt.config.max_send_attempts, config=rt.config,
+            )
+    except DBAPIError:
+        log.exception("database error on a status callback for %s", sid)
+        return unavailable()
+    if not matched:
+        log.info("status %r for unknown SID %s kept until its send is recorded", status, sid)
+    rt.outbox_changed()
+    return "", 204
