@@ -22,6 +22,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from hotline.runtime import Runtime
 
     instance = Path(instance_path or Path.cwd() / "instance").resolve()
+    instance.mkdir(parents=True, exist_ok=True)
     config = config_module.load(instance, overrides, environ)
     app = Flask(__name__, instance_path=str(instance), template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     secure = bool(config.public_url and config.public_url.startswith("https://"))

@@ -61,6 +61,7 @@ class Config:
     max_reports_per_hour: int = 5
     max_reports_per_day: int = 20
     duplicate_window_minutes: int = 10
+    max_replies_per_hour: int = 10  # per number: a flood of texts cannot make us send a flood of replies
     sms_validity_seconds: int = 3600
     max_send_attempts: int = 6
     dispatch_lease_seconds: int = 30

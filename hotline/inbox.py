@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, func, select
 
 from hotline import members, messages, reports, streets
 from hotline.db import utcnow
@@ -45,10 +45,18 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     seen = session.get(InboundEvent, key)
     if seen is not None:
         return Reply(seen.reply, duplicate=True)
-    event = InboundEvent(key=key, kind="sms")
+    now = now or utcnow()
+    replied = session.exec(
+        select(func.count()).select_from(InboundEvent).where(
+            InboundEvent.phone == sender, InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
+        )
+    ).one()
+    event = InboundEvent(key=key, kind="sms", phone=sender, created_at=now)
     session.add(event)
     session.flush()  # a concurrent twin now waits on (or fails at) this row instead of acting twice
-    reply = _handle(session, config, sender, body, now or utcnow())
+    reply = _handle(session, config, sender, body, now)
+    if replied >= config.max_replies_per_hour:
+        reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
     event.reply = reply.text
     return reply
 

@@ -166,8 +166,11 @@ class Delivery(SQLModel, table=True):
 class InboundEvent(SQLModel, table=True):
     """A webhook we have acted on (MessageSid, or CallSid plus step): a second delivery does nothing."""
 
+    __table_args__ = (Index("ix_inboundevent_phone_created", "phone", "created_at"),)
+
     key: str = Field(sa_column=Column(String(80), primary_key=True))
     kind: str = Field(sa_type=String(16))
+    phone: str | None = Field(default=None, sa_type=String(20))  # who sent it, for the reply cap
     reply: str | None = Field(default=None, sa_type=Text)  # what we answered, answered again on a retry
     created_at: datetime = _when(default_factory=utcnow)
 

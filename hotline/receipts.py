@@ -48,6 +48,9 @@ def state_for(channel: str, status: str) -> DeliveryState | None:
 
 def apply(session: Session, *, sid: str, status: str, error_code: int | None, max_attempts: int, config=None) -> bool:
     """Apply one callback. False (and kept for later) when no delivery has this SID yet."""
+    if state_for(Channel.SMS, status) is None and state_for(Channel.CALL, status) is None:
+        log.info("ignored unknown status %r for %s", status[:20], sid)
+        return True
     delivery = session.exec(select(Delivery).where(Delivery.sid == sid)).first()
     if delivery is None:
         _keep_unmatched(session, sid, status, error_code)

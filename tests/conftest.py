@@ -45,6 +45,7 @@ def _fresh(url: str) -> None:
 
 
 def build_app(tmp_path, *, twilio: bool, **overrides):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     url = _database_url(tmp_path)
     environ = {"HOTLINE_DATABASE_URL": url, "HOTLINE_SECRET_KEY": "test-secret"}
     if twilio:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import request
 from sqlalchemy.exc import DBAPIError
@@ -13,6 +14,7 @@ from hotline.webhooks import bp
 from hotline.webhooks.twiml import unavailable
 
 log = logging.getLogger(__name__)
+SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 
 
 @bp.post("/status")
@@ -22,8 +24,10 @@ def delivery_status():
     status = form.get("MessageStatus") or form.get("SmsStatus") or form.get("CallStatus")
     if not sid or not status:
         return "a SID and a status are required", 400
+    if not SID.fullmatch(sid):
+        return "not a Twilio SID", 400
     code = form.get("ErrorCode", "")
-    error_code = int(code) if code.isdigit() else None
+    error_code = int(code) if code.isascii() and code.isdigit() and len(code) <= 6 else None
     rt = runtime.current()
     try:
         with session_scope(rt.engine) as session:
@@ -35,6 +39,6 @@ def delivery_status():
         log.exception("database error on a status callback for %s", sid)
         return unavailable()
     if not matched:
-        log.info("status %r for unknown SID %s kept until its send is recorded", status, sid)
+        log.info("status %r for unknown SID %s kept until its send is recorded", status[:20], sid)
     rt.outbox_changed()
     return "", 204

@@ -1,0 +1,84 @@
+"""Fuzzing the Twilio routes: never a 5xx, always TwiML or a 4xx, the database consistent afterwards."""
+
+from __future__ import annotations
+
+import itertools
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlmodel import Session, select
+
+from hotline.models import Delivery, Member, Report, ReportState
+from tests.conftest import NUMBERS, SignedClient, add_members, add_street, build_app
+
+KEYWORDS = ["STOP", "stop.", "Stop!", "START", "HELP", "JOIN", "JOIN clayhall", "URGENT", "URGENT x", "LEAVE",
+            "CALL ME", "TEXT ME", "Quit hanging round", "stopall ", "  yes  ", "INFO?", "join 101", "JOIN IG5 0AA"]
+phones = st.one_of(
+    st.sampled_from(NUMBERS[:6]),
+    st.sampled_from(["07911 100101", "+44 (0)7911 100102", "447911100103", "+1 415 555 2671", "VODAFONE", "", "+", "12345", "client:anna"]),
+    st.text(max_size=30),
+)
+bodies = st.one_of(
+    st.sampled_from(KEYWORDS),
+    st.text(max_size=300),
+    st.text(alphabet=st.characters(min_codepoint=0x590, max_codepoint=0x6FF), max_size=200),  # Hebrew/Arabic (RTL)
+    st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=50),  # control characters
+    st.sampled_from(["🚨" * 500, "x" * 10_000, "é" * 1600]),
+)
+extra_fields = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=50), max_size=5)
+sids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(tmp_path_factory):
+    app = build_app(tmp_path_factory.mktemp("fuzz"), twilio=True)
+    rt = app.extensions["hotline"]
+    with Session(rt.engine) as session:
+        street = add_street(session, "Clayhall Avenue", 101, postcodes=["IG5 0AA"])
+        add_members(session, street, NUMBERS[:6])
+    yield app
+    rt.engine.dispose()
+
+
+def assert_twiml_or_4xx(response):
+    assert response.status_code < 500, response.data[:300]
+    if response.status_code == 200:
+        assert ElementTree.fromstring(response.data).tag == "Response"
+
+
+def assert_consistent(rt):
+    with Session(rt.engine) as session:
+        for delivery in session.exec(select(Delivery)):
+            report = session.get(Report, delivery.report_id)
+            assert report is not None and report.state == ReportState.SENT
+            assert delivery.phone != report.phone
+        phones_seen = session.exec(select(Member.phone)).all()
+        assert len(phones_seen) == len(set(phones_seen))
+        pairs = session.exec(select(Delivery.report_id, Delivery.phone)).all()
+        assert len(pairs) == len(set(pairs))  # each number once per report
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(sender=phones, body=bodies, extra=extra_fields, sid_missing=st.booleans())
+def test_sms_webhook_survives_anything(fuzz_app, sender, body, extra, sid_missing):
+    form = {**extra, "From": sender, "Body": body}
+    if not sid_missing:
+        form["MessageSid"] = f"SM{next(sids):032d}"
+    assert_twiml_or_4xx(SignedClient(fuzz_app).post("/twilio/sms", form))
+    assert_consistent(fuzz_app.extensions["hotline"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    sid=st.one_of(st.text(max_size=40), st.just("")),
+    status=st.one_of(st.sampled_from(["queued", "sent", "delivered", "undelivered", "failed", "busy", "completed", "no-answer"]), st.text(max_size=20)),
+    code=st.one_of(st.just(""), st.sampled_from(["21610", "30003", "30006", "abc", "-1", "99999999999999999999"])),
+    extra=extra_fields,
+)
+def test_status_webhook_survives_anything(fuzz_app, sid, status, code, extra):
+    form = {**extra, "MessageSid": sid, "MessageStatus": status, "ErrorCode": code}
+    response = SignedClient(fuzz_app).post("/twilio/status", form)
+    assert response.status_code in (204, 400)
+    assert_consistent(fuzz_app.extensions["hotline"])
