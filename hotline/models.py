@@ -122,6 +122,7 @@ class Report(SQLModel, table=True):
     created_at: datetime = _when(default_factory=utcnow, index=True)
     decided_at: datetime | None = _when(default=None)
     redacted_at: datetime | None = _when(default=None)
+    fanout_pending: bool = Field(default=False, index=True)  # a big broadcast whose deliveries the dispatcher writes
 
     @property
     def ref(self) -> str:

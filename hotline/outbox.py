@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, select
 
-from hotline import calls, members, receipts
+from hotline import calls, fanout, members, receipts
 from hotline.carrier import Accepted, Carrier, CarrierError, Rejected, Throttled, Uncertain
 from hotline.db import utcnow
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member
@@ -196,6 +196,7 @@ def _rejected(session: Session, config, delivery: Delivery, exc: Rejected) -> st
 
 def dispatch_due(*, session: Session, carrier: Carrier, config, limit: int = 50, now: datetime | None = None) -> int:
     """Claim and send what is due, one after another (for jobs and tests); returns how many were tried."""
+    fanout.expand_pending(session=session, config=config, now=now)
     ids = claim_due(session=session, limit=limit, now=now or utcnow(), lease_seconds=config.dispatch_lease_seconds)
     for delivery_id in ids:
         send_one(engine=session.get_bind(), carrier=carrier, config=config, delivery_id=delivery_id)
@@ -246,6 +247,8 @@ class Dispatcher:
                 self._wake.clear()
 
     def tick(self) -> int:
+        with Session(self.engine) as session:
+            fanout.expand_pending(session=session, config=self.config)
         tried = self._pump(Channel.SMS, self.sms_pacer, self._free(Channel.SMS), self.config.send_rate)
         return tried + self._pump(Channel.CALL, self.call_pacer, self._free(Channel.CALL), self.config.call_rate)
 

@@ -1,28 +1,16 @@
-"""A report's life: limits, moderation, choosing recipients and writing the outbox in the same transaction."""
+"""A report's life: logging, limits, moderation, and handing it to the fan-out; coordinators' send and drop."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, insert, literal, select as core_select
+from sqlalchemy import func
 from sqlmodel import Session, select
 
-from hotline import members, messages, phones
-from hotline.db import UTCDateTime, utcnow
-from hotline.models import (
-    AlertChannel,
-    Channel,
-    Delivery,
-    DeliveryState,
-    Member,
-    Membership,
-    MembershipStatus,
-    Report,
-    ReportState,
-    ReportStreet,
-    Street,
-)
+from hotline import fanout, members
+from hotline.db import utcnow
+from hotline.models import Channel, Member, MembershipStatus, Report, ReportState, ReportStreet, Street
 
 MAX_TEXT = 4000  # a 1600-character SMS fits many times over; anything longer is not a sighting
 
@@ -113,68 +101,8 @@ def submit(
     session.flush()
     for street in linked:
         session.add(ReportStreet(report_id=report.id, street_id=street.id))
-    count = broadcast(session=session, config=config, report=report, streets=streets, now=now) if kind == "sent" else 0
+    count = fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now) if kind == "sent" else 0
     return Outcome(report=report, kind=kind, recipients=count)
-
-
-def call_release_time(config, now: datetime, urgent: bool) -> datetime:
-    """Alert calls wait for the end of quiet hours unless the report is urgent; SMS never waits."""
-    local = now.astimezone(config.timezone)
-    if urgent or not config.quiet_hours.contains(local.time()):
-        return now
-    end = local.replace(hour=config.quiet_hours.end.hour, minute=config.quiet_hours.end.minute, second=0, microsecond=0)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(timezone.utc)
-
-
-def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
-    """Write one Delivery per recipient: each street's active members, minus the reporter and opted-out
-    or unusable numbers, each number once. Set-based (INSERT … SELECT) so a big street costs one statement."""
-    local_time = report.created_at.astimezone(config.timezone)
-    text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
-    call_at = call_release_time(config, now, report.urgent)
-    total = 0
-    for street in streets:
-        sms_body = messages.broadcast(street.name, report.ref, local_time, text, urgent=report.urgent)
-        call_body = messages.alert_call(config.scheme_name, street.name, local_time, text)
-        is_call = Member.alerts == AlertChannel.CALL
-        already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
-        rows = (
-            core_select(
-                literal(report.id),
-                Member.id,
-                literal(street.id),
-                Member.phone,
-                case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
-                case((is_call, literal(call_body)), else_=literal(sms_body)),
-                literal(report.urgent),
-                literal(DeliveryState.QUEUED.value),
-                literal(0),
-                case((is_call, literal(call_at, UTCDateTime)), else_=literal(now, UTCDateTime)),
-                literal(False),
-                literal(now, UTCDateTime),
-                literal(now, UTCDateTime),
-            )
-            .select_from(Membership)
-            .join(Member, Member.id == Membership.member_id)
-            .where(
-                Membership.street_id == street.id,
-                Membership.status == MembershipStatus.ACTIVE.value,
-                Member.opted_out_at.is_(None),
-                Member.invalid_at.is_(None),
-                Member.phone != (report.phone or ""),
-                Member.id != (report.member_id or -1),
-                ~already,
-            )
-        )
-        columns = [
-            "report_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
-            "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
-        ]
-        result = session.execute(insert(Delivery).from_select(columns, rows))
-        total += result.rowcount
-    return total
 
 
 def release(*, session: Session, config, report: Report, text: str | None = None, now: datetime | None = None) -> int:
@@ -189,7 +117,7 @@ def release(*, session: Session, config, report: Report, text: str | None = None
     streets = list(
         session.exec(select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report.id))
     )
-    return broadcast(session=session, config=config, report=report, streets=streets, now=now)
+    return fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now)
 
 
 def drop(*, session: Session, report: Report, now: datetime | None = None) -> bool:
