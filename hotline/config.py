@@ -135,6 +135,9 @@ def load(instance_path: Path, overrides: dict | None = None, environ: dict | Non
         retention_days=_number(env, "HOTLINE_RETENTION_DAYS", "180", int),
         pending_days=_number(env, "HOTLINE_PENDING_DAYS", "14", int),
         proxy_hops=int(env.get("HOTLINE_PROXY_HOPS") or 0),
+        max_reports_per_hour=_number(env, "HOTLINE_REPORTS_PER_HOUR", "5", int),
+        max_reports_per_day=_number(env, "HOTLINE_REPORTS_PER_DAY", "20", int),
+        max_replies_per_hour=_number(env, "HOTLINE_REPLIES_PER_HOUR", "10", int),
     )
     if not config.simulator and not (config.from_number or config.messaging_service_sid):
         raise ConfigError("with Twilio credentials, set HOTLINE_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")

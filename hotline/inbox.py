@@ -40,25 +40,29 @@ def parse(body: str) -> tuple[str | None, str]:
 
 
 def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, now: datetime | None = None) -> Reply:
-    """Handle one inbound SMS inside the caller's transaction; a repeated MessageSid returns the first reply."""
+    """Handle one inbound SMS inside the caller's transaction; a repeated MessageSid returns the first reply.
+
+    The event row is written last, with the reply: a concurrent twin of this request then fails on
+    its primary key at commit and rolls back whole, so the effect happens once either way.
+    """
     key = f"sms:{sid}"
     seen = session.get(InboundEvent, key)
     if seen is not None:
         return Reply(seen.reply, duplicate=True)
     now = now or utcnow()
-    replied = session.exec(
+    reply = _handle(session, config, sender, body, now)
+    if reply.text is not None and _replies_last_hour(session, sender, now) >= config.max_replies_per_hour:
+        reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
+    session.add(InboundEvent(key=key, kind="sms", phone=sender, created_at=now, reply=reply.text))
+    return reply
+
+
+def _replies_last_hour(session: Session, sender: str, now: datetime) -> int:
+    return session.exec(
         select(func.count()).select_from(InboundEvent).where(
             InboundEvent.phone == sender, InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
         )
     ).one()
-    event = InboundEvent(key=key, kind="sms", phone=sender, created_at=now)
-    session.add(event)
-    session.flush()  # a concurrent twin now waits on (or fails at) this row instead of acting twice
-    reply = _handle(session, config, sender, body, now)
-    if replied >= config.max_replies_per_hour:
-        reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
-    event.reply = reply.text
-    return reply
 
 
 def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:

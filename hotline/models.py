@@ -141,7 +141,10 @@ class ReportStreet(SQLModel, table=True):
 class Delivery(SQLModel, table=True):
     """One message (SMS or alert call) to one number: the outbox row and its delivery record."""
 
-    __table_args__ = (Index("ix_delivery_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_delivery_due", "state", "next_attempt_at"),
+        UniqueConstraint("report_id", "member_id"),  # each number once per report
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int | None = _fk("report.id", nullable=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import case, func, select as core_select
 from sqlmodel import Session, select
 
 from hotline import fanout, members
@@ -28,33 +28,28 @@ def _same_text(a: str | None, b: str | None) -> bool:
     return " ".join((a or "").casefold().split()) == " ".join((b or "").casefold().split())
 
 
-def _recent(session: Session, member: Member, since: datetime, states: list[str]) -> list[Report]:
-    return list(
-        session.exec(
-            select(Report).where(
-                Report.member_id == member.id, Report.created_at >= since, Report.state.in_(states)
-            )
-        )
-    )
-
-
-def _limit_breached(session: Session, config, member: Member, text: str, now: datetime) -> str | None:
-    counted = [ReportState.SENT, ReportState.HELD, ReportState.DROPPED]
-    recent = _recent(session, member, now - timedelta(minutes=config.duplicate_window_minutes), counted[:2])
-    if text and any(_same_text(r.text, text) for r in recent):
-        return "duplicate"
-    hour = session.exec(
-        select(func.count(Report.id)).where(
-            Report.member_id == member.id, Report.created_at >= now - timedelta(hours=1), Report.state.in_(counted)
-        )
+def _limit_breached(session: Session, config, member: Member, text: str | None, now: datetime) -> str | None:
+    """duplicate / over_hour / over_day, or None. Two small queries: this runs inside every report webhook."""
+    counted = [ReportState.SENT.value, ReportState.HELD.value, ReportState.DROPPED.value]
+    window = now - timedelta(minutes=config.duplicate_window_minutes)
+    if text:
+        recent = session.execute(
+            core_select(Report.text)
+            .where(Report.member_id == member.id, Report.created_at >= window, Report.state.in_(counted[:2]))
+            .order_by(Report.created_at.desc())
+            .limit(20)
+        ).scalars()
+        if any(_same_text(earlier, text) for earlier in recent):
+            return "duplicate"
+    hour_ago = now - timedelta(hours=1)
+    hour, day = session.execute(
+        core_select(
+            func.coalesce(func.sum(case((Report.created_at >= hour_ago, 1), else_=0)), 0),
+            func.count(Report.id),
+        ).where(Report.member_id == member.id, Report.created_at >= now - timedelta(days=1), Report.state.in_(counted))
     ).one()
     if hour >= config.max_reports_per_hour:
         return "over_hour"
-    day = session.exec(
-        select(func.count(Report.id)).where(
-            Report.member_id == member.id, Report.created_at >= now - timedelta(days=1), Report.state.in_(counted)
-        )
-    ).one()
     return "over_day" if day >= config.max_reports_per_day else None
 
 

@@ -31,10 +31,7 @@ def incoming_sms():
     body = request.form.get("Body", "")
     rt = runtime.current()
     try:
-        with session_scope(rt.engine) as session:
-            reply = inbox.receive_sms(session=session, config=rt.config, sender=sender, body=body, sid=sid)
-    except IntegrityError:
-        reply = _twin_reply(rt.engine, sid)
+        reply = _receive(rt, sender, body, sid)
     except DBAPIError:
         log.exception("database error on an incoming SMS (MessageSid %s); answered 503", sid)
         return unavailable()
@@ -46,11 +43,21 @@ def incoming_sms():
     return sms_reply(reply.text)
 
 
-def _twin_reply(engine, sid: str) -> Reply:
-    """The same MessageSid was committed by a concurrent request: answer as it did, do nothing."""
-    with Session(engine) as session:
-        event = session.get(InboundEvent, f"sms:{sid}")
-    return Reply(event.reply if event else None, duplicate=True)
+def _receive(rt, sender: str, body: str, sid: str, attempts: int = 3) -> Reply:
+    """One transaction; a unique-key race is either a twin of this MessageSid (answer as it did) or
+    a concurrent write for the same number (a JOIN creating the member): then simply run again."""
+    for attempt in range(attempts):
+        try:
+            with session_scope(rt.engine) as session:
+                return inbox.receive_sms(session=session, config=rt.config, sender=sender, body=body, sid=sid)
+        except IntegrityError:
+            with Session(rt.engine) as session:
+                event = session.get(InboundEvent, f"sms:{sid}")
+            if event is not None:
+                return Reply(event.reply, duplicate=True)
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _salvage(rt, sender: str, body: str, sid: str) -> Reply:
