@@ -6,6 +6,8 @@ import itertools
 import json
 import os
 import re
+import threading
+import time
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlparse
 
@@ -126,6 +128,9 @@ class FakeTwilio:
         self.calls: list[dict] = []
         self.requests: list[dict] = []  # every POST, accepted or not
         self.failures: list = []  # queued answers for the next POSTs: an int status, (status, code) or an exception
+        self.latency = 0.0  # seconds each POST takes to answer, like a slow API
+        self.stamps: list[float] = []  # time.monotonic() as each POST arrived
+        self._lock = threading.Lock()
         self._sid = itertools.count(1)
         mock.add_callback(responses.POST, f"{API}/Messages.json", callback=self._create_message)
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Messages.json") + r".*"), callback=self._list_messages)
@@ -138,7 +143,11 @@ class FakeTwilio:
         return [m for m in self.sent if m["To"] == number]
 
     def _scripted(self, form):
-        self.requests.append(form)
+        with self._lock:
+            self.requests.append(form)
+            self.stamps.append(time.monotonic())
+        if self.latency:
+            time.sleep(self.latency)
         if not self.failures:
             return None
         answer = self.failures.pop(0)
@@ -152,7 +161,8 @@ class FakeTwilio:
         scripted = self._scripted(form)
         if scripted:
             return scripted
-        sid = f"SM{next(self._sid):032x}"
+        with self._lock:
+            sid = f"SM{next(self._sid):032x}"
         message = {**form, "sid": sid, "status": "queued", "date_created": datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")}
         self.sent.append(message)
         return 201, {}, json.dumps({"sid": sid, "status": "queued", "to": form["To"], "body": form["Body"], "from": form.get("From"), "date_created": message["date_created"]})

@@ -23,10 +23,14 @@ class SimulatorCarrier:
             session.commit()
         return Accepted(sid=sid, status="queued")
 
-    def send_sms(self, *, to: str, body: str, status_callback: str | None) -> Accepted:
+    def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted:
+        if pace is not None:
+            pace()
         return self._store(Channel.SMS, to, body)
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None) -> Accepted:
+        if pace is not None:
+            pace()
         return self._store(Channel.CALL, to, twiml)
 
     def _find(self, kind: Channel, to: str, body: str | None, since: datetime) -> Accepted | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import requests
@@ -13,6 +15,7 @@ from twilio.rest import Client
 
 from hotline.carrier import Accepted, CarrierError, Rejected, Throttled, Uncertain
 
+_pacing = threading.local()  # the dispatcher's pacer for the send in flight on this thread
 _TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*twilio\.com")
 # How far Twilio's clock and ours may disagree when matching a message we may have sent.
 _CLOCK_SLACK = timedelta(minutes=2)
@@ -29,6 +32,9 @@ class BaseUrlHttpClient(TwilioHttpClient):
         self.session.mount("http://", adapter)
 
     def request(self, method, url, *args, **kwargs):
+        pace = getattr(_pacing, "wait", None)
+        if pace is not None and method.upper() == "POST":
+            pace()  # as late as possible: the API must see the pace, not our thread pool's jitter
         if self.base_url != "https://api.twilio.com":
             url = _TWILIO_HOST.sub(self.base_url, url)
         return super().request(method, url, *args, **kwargs)
@@ -44,6 +50,15 @@ def _translate(exc: Exception) -> CarrierError:
     return Uncertain(f"{type(exc).__name__}: {exc}")
 
 
+@contextmanager
+def _paced(pace):
+    _pacing.wait = pace
+    try:
+        yield
+    finally:
+        _pacing.wait = None
+
+
 class TwilioCarrier:
     def __init__(self, config, *, pool_size: int = 64):
         self.config = config
@@ -55,12 +70,13 @@ class TwilioCarrier:
             return {"messaging_service_sid": self.config.messaging_service_sid}
         return {"from_": self.config.from_number}
 
-    def send_sms(self, *, to: str, body: str, status_callback: str | None) -> Accepted:
+    def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted:
         extra = {"status_callback": status_callback} if status_callback else {}
         try:
-            message = self.client.messages.create(
-                to=to, body=body, validity_period=self.config.sms_validity_seconds, **self._sender(), **extra
-            )
+            with _paced(pace):
+                message = self.client.messages.create(
+                    to=to, body=body, validity_period=self.config.sms_validity_seconds, **self._sender(), **extra
+                )
         except (TwilioRestException, requests.RequestException) as exc:
             raise _translate(exc) from exc
         return Accepted(sid=message.sid, status=message.status)
@@ -80,7 +96,7 @@ class TwilioCarrier:
                 return Accepted(sid=message.sid, status=message.status)
         return None
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None) -> Accepted:
         extra = {}
         if status_callback:
             extra = {
@@ -88,13 +104,14 @@ class TwilioCarrier:
                 "status_callback_event": ["initiated", "ringing", "answered", "completed"],
             }
         try:
-            call = self.client.calls.create(
-                to=to,
-                from_=self.config.from_number,
-                twiml=twiml,
-                machine_detection="DetectMessageEnd",
-                **extra,
-            )
+            with _paced(pace):
+                call = self.client.calls.create(
+                    to=to,
+                    from_=self.config.from_number,
+                    twiml=twiml,
+                    machine_detection="DetectMessageEnd",
+                    **extra,
+                )
         except (TwilioRestException, requests.RequestException) as exc:
             raise _translate(exc) from exc
         return Accepted(sid=call.sid, status=call.status)
