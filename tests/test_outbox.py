@@ -61,6 +61,9 @@ def test_dispatcher_keeps_the_rate_against_a_slow_api(tmp_path, twilio_api):
         street = add_street(session, "Clayhall Avenue", 101)
         add_members(session, street, NUMBERS[:41])
     dispatcher = outbox.Dispatcher(engine=rt.engine, carrier=rt.carrier, config=rt.config)
+    released = []
+    pace = dispatcher.sms_pacer.wait
+    dispatcher.sms_pacer.wait = lambda: (pace(), released.append(time.monotonic()))
     dispatcher.start()
     try:
         started = time.monotonic()
@@ -72,8 +75,10 @@ def test_dispatcher_keeps_the_rate_against_a_slow_api(tmp_path, twilio_api):
     finally:
         dispatcher.stop()
     assert sorted(m["To"] for m in twilio_api.sent) == sorted(NUMBERS[1:41])
+    assert len(released) == 40 and max_in_any_window(released) <= 20  # what we release: strictly paced
+    # What the API sees carries the thread scheduler's jitter on top (tens of ms on a loaded machine).
     stamps = twilio_api.stamps
-    assert max_in_any_window(stamps) <= 20
+    assert max_in_any_window(stamps) <= 21
     span = stamps[-1] - stamps[0]
     assert 39 / 20 * 0.95 <= span <= 39 / 20 * 1.5  # paced, and latency did not cap it at ~1/0.15 s
     rt.engine.dispose()
