@@ -64,9 +64,10 @@ class Config:
     max_replies_per_hour: int = 10  # per number: a flood of texts cannot make us send a flood of replies
     sms_validity_seconds: int = 3600
     max_send_attempts: int = 6
-    dispatch_lease_seconds: int = 30
+    dispatch_lease_seconds: float = 30
     dispatch_poll_seconds: float = 0.25
     rest_timeout_seconds: float = 10.0
+    retry_base_seconds: float = 5.0
     testing: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -138,6 +139,10 @@ def load(instance_path: Path, overrides: dict | None = None, environ: dict | Non
         max_reports_per_hour=_number(env, "HOTLINE_REPORTS_PER_HOUR", "5", int),
         max_reports_per_day=_number(env, "HOTLINE_REPORTS_PER_DAY", "20", int),
         max_replies_per_hour=_number(env, "HOTLINE_REPLIES_PER_HOUR", "10", int),
+        max_send_attempts=_number(env, "HOTLINE_SEND_ATTEMPTS", "6", int),
+        dispatch_lease_seconds=_number(env, "HOTLINE_DISPATCH_LEASE", "30"),
+        rest_timeout_seconds=_number(env, "HOTLINE_REST_TIMEOUT", "10"),
+        retry_base_seconds=_number(env, "HOTLINE_RETRY_BASE", "5"),
     )
     if not config.simulator and not (config.from_number or config.messaging_service_sid):
         raise ConfigError("with Twilio credentials, set HOTLINE_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")

@@ -26,14 +26,15 @@ log = logging.getLogger(__name__)
 OPTED_OUT, NOT_MOBILE, INVALID_NUMBER = 21610, 21614, 21211
 
 
-def backoff(attempts: int) -> timedelta:
+def backoff(attempts: int, base: float = 5.0) -> timedelta:
     """Exponential with jitter: 5 s, 10 s, 20 s … capped at 10 minutes, each ±50 %."""
-    base = min(600.0, 5.0 * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=base * random.uniform(0.5, 1.5))
+    delay = min(600.0, base * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=delay * random.uniform(0.5, 1.5))
 
 
 class Pacer:
-    """Spaces sends 1/rate seconds apart, so no one-second window ever holds more than the rate.
+    """Lets sends go at least 1/rate seconds apart in real time, so no one-second window ever holds
+    more than the rate, even when a loaded machine wakes several waiting threads at once.
 
     The 2 % margin absorbs the jitter between our clock and the request reaching Twilio.
     """
@@ -43,16 +44,18 @@ class Pacer:
     def __init__(self, rate: float, *, clock=time.monotonic, sleep=time.sleep):
         self.interval = self.MARGIN / rate
         self.clock, self.sleep = clock, sleep
-        self.next_slot = 0.0
+        self.last = float("-inf")
         self.lock = threading.Lock()
 
     def wait(self) -> None:
-        with self.lock:
-            now = self.clock()
-            slot = max(now, self.next_slot)
-            self.next_slot = slot + self.interval
-        if slot > now:
-            self.sleep(slot - now)
+        while True:
+            with self.lock:
+                now = self.clock()
+                ready = self.last + self.interval
+                if now >= ready:
+                    self.last = now
+                    return
+            self.sleep(ready - now)
 
 
 def claim_due(*, session: Session, limit: int, now: datetime, lease_seconds: float, channel: str | None = None) -> list[int]:
@@ -170,11 +173,17 @@ def _record_accepted(session: Session, delivery: Delivery, accepted: Accepted) -
 def _record_failure(session: Session, config, delivery: Delivery, exc: CarrierError) -> str:
     if isinstance(exc, Rejected):
         return _rejected(session, config, delivery, exc)
-    if delivery.attempts >= config.max_send_attempts:
+    if isinstance(exc, Throttled):
+        # Twilio never processed a 429: it does not use up an attempt, but an alert an hour late is no alert.
+        delivery.attempts -= 1
+        if utcnow() - delivery.created_at > timedelta(seconds=config.sms_validity_seconds):
+            _finish(session, delivery, DeliveryState.FAILED, f"still throttled after an hour: {exc}", exc.code)
+            return "failed"
+    elif delivery.attempts >= config.max_send_attempts:
         _finish(session, delivery, DeliveryState.FAILED, f"gave up after {delivery.attempts} attempts: {exc}", exc.code)
         return "failed"
     delivery.state, delivery.lease_until = DeliveryState.QUEUED, None
-    delivery.next_attempt_at = utcnow() + backoff(delivery.attempts)
+    delivery.next_attempt_at = utcnow() + backoff(delivery.attempts + 1, config.retry_base_seconds)
     delivery.needs_lookup = delivery.needs_lookup or isinstance(exc, Uncertain)
     delivery.error_code, delivery.error_message = exc.code, str(exc)[:500]
     delivery.updated_at = utcnow()

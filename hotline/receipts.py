@@ -108,5 +108,5 @@ def _after_failure(session: Session, delivery: Delivery, status: str, error_code
         from hotline.outbox import backoff
 
         delivery.state, delivery.sid = DeliveryState.QUEUED, None
-        delivery.next_attempt_at = utcnow() + backoff(delivery.attempts + 2)
+        delivery.next_attempt_at = utcnow() + backoff(delivery.attempts + 2, config.retry_base_seconds if config else 5.0)
         session.add(delivery)
