@@ -129,15 +129,42 @@ def send_one(*, engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer
             _finish(session, delivery, DeliveryState.CANCELLED, "recipient opted out or number unusable")
             return "cancelled"
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
+    hold = config.dispatch_lease_seconds + config.rest_timeout_seconds
+
+    def pace() -> None:  # called by the carrier right before the request goes out
+        if pacer is not None:
+            pacer.wait()
+        _still_ours(engine, delivery, hold)
+
     try:
         accepted = _lookup(carrier, delivery) if delivery.needs_lookup else None
         if accepted is None:
-            accepted = _send(carrier, delivery, callback, pacer.wait if pacer else None)
+            accepted = _send(carrier, delivery, callback, pace)
+    except LostClaim:
+        return "lost_claim"
     except CarrierError as exc:
         with Session(engine, expire_on_commit=False) as session:
             return _record_failure(session, config, session.get(Delivery, delivery_id), exc)
     with Session(engine, expire_on_commit=False) as session:
         return _record_accepted(session, session.get(Delivery, delivery_id), accepted)
+
+
+class LostClaim(Exception):
+    """Another dispatcher took this delivery over while it waited for its turn: it is theirs to send."""
+
+
+def _still_ours(engine, delivery: Delivery, seconds: float) -> None:
+    """Check the claim (its attempt number is the token) and extend its lease over the request."""
+    with Session(engine) as session:
+        renewed = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery.id, Delivery.state == DeliveryState.SENDING.value, Delivery.attempts == delivery.attempts)
+            .values(lease_until=utcnow() + timedelta(seconds=seconds))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+    if not renewed:
+        raise LostClaim(delivery.id)
 
 
 def _lookup(carrier: Carrier, delivery: Delivery) -> Accepted | None:
@@ -267,13 +294,14 @@ class Dispatcher:
         return tried + self._pump(Channel.CALL, self.call_pacer, self._free(Channel.CALL), self.config.call_rate)
 
     def _free(self, channel: Channel) -> int:
+        """How many more rows to claim: never more than about two seconds of sending waits in the pool."""
+        rate = self.config.send_rate if channel == Channel.SMS else self.config.call_rate
         with self.lock:
-            busy = sum(self.in_flight.values())
-            free = self.width - busy
-        if channel == Channel.CALL:
+            free = min(self.width - sum(self.in_flight.values()), max(2, int(rate * 2)) - self.in_flight[channel])
+        if channel == Channel.CALL and free > 0:
             with Session(self.engine) as session:
                 free = min(free, self.config.call_concurrency - calls_in_progress(session, utcnow()))
-        return max(0, min(free, int(max(1, self.config.send_rate if channel == Channel.SMS else self.config.call_rate) * 2)))
+        return max(0, free)
 
     def _pump(self, channel: Channel, pacer: Pacer, limit: int, rate: float) -> int:
         with Session(self.engine) as session:

@@ -1,0 +1,1 @@
+"""Stand-ins for process-level tests: a Twilio REST API, and the hotline's own processes."""
