@@ -26,7 +26,7 @@ class SimulatorCarrier:
     def send_sms(self, *, to: str, body: str, status_callback: str | None) -> Accepted:
         return self._store(Channel.SMS, to, body)
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, url: str | None = None) -> Accepted:
         return self._store(Channel.CALL, to, twiml)
 
     def _find(self, kind: Channel, to: str, body: str | None, since: datetime) -> Accepted | None:
