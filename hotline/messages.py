@@ -387,8 +387,9 @@ def voice_joined_pending(street: str) -> str:
     )
 
 
-def voice_joined_active(street: str) -> str:
-    return f"Welcome to {watch_name(street)}. Alerts will come to this phone as a call."
+def voice_joined_active(street: str, by_call: bool) -> str:
+    how = "as a call" if by_call else "by text message"
+    return f"Welcome to {watch_name(street)}. Alerts will come to this phone {how}."
 
 
 def voice_opted_in(scheme: str) -> str:

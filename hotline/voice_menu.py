@@ -87,8 +87,9 @@ def home(step: Step, *, tries: int = 0, before: list[str] = (), sorry: str | Non
     elif caller.kind == OPTED_OUT:
         prompt = Prompt("home", [messages.voice_opted_out(step.config.scheme_name)], tries=tries)
     else:
-        names = list(step.session.exec(select(Street.name).order_by(Street.name)))
-        prompt = Prompt("home", [messages.voice_join_prompt()], "dtmf speech", tries, hints=names)
+        # The street names (and aliases) help the recogniser hear the one a caller says.
+        hints = [name for s in step.session.exec(select(Street).order_by(Street.name)) for name in [s.name, *(s.aliases or [])]]
+        prompt = Prompt("home", [messages.voice_join_prompt()], "dtmf speech", tries, hints=hints)
     return ask(prompt, list(before), sorry)
 
 
@@ -227,7 +228,7 @@ def on_join(step: Step) -> Turn:
         if membership.status != MembershipStatus.ACTIVE:
             return Turn([messages.voice_joined_pending(street.name)])
         step.refresh()
-        return home(step, before=[messages.voice_joined_active(street.name)])
+        return home(step, before=[messages.voice_joined_active(street.name, member.alerts == AlertChannel.CALL)])
     if key == "2":
         return home(step)
     if key == "9":
