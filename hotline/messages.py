@@ -163,3 +163,260 @@ def alert_call(scheme: str, street: str, local_time: datetime, text: str) -> str
 
 def sorry_try_later() -> str:
     return f"Sorry, the hotline could not take your message just now. Please try again in a minute. {EMERGENCY}"
+
+
+# --- the voice menu: what a caller hears ---------------------------------------------------
+
+SAY_999 = "If a crime is happening now, hang up and dial 999."
+
+
+def spoken_time(local: datetime) -> str:
+    """`2:05 pm`, `9 am`: how a person says a time."""
+    hour = local.hour % 12 or 12
+    minutes = f":{local.minute:02d}" if local.minute else ""
+    return f"{hour}{minutes} {'am' if local.hour < 12 else 'pm'}"
+
+
+def spoken_when(local: datetime, today_local: datetime) -> str:
+    days = (today_local.date() - local.date()).days
+    day = "today" if days <= 0 else "yesterday" if days == 1 else f"on {local:%A}"
+    return f"{day} at {spoken_time(local)}"
+
+
+def spoken_ref(ref: str) -> str:
+    return f"{ref[0]} {ref[1:]}"
+
+
+def voice_greeting(scheme: str, street_names: list[str]) -> str:
+    if street_names:
+        return f"Welcome to {scheme} for {_names(street_names)}. {SAY_999}"
+    return f"Welcome to the {scheme} hotline. {SAY_999}"
+
+
+def voice_main_menu() -> str:
+    return (
+        "To report something, press 1. To hear the latest alerts, press 2. "
+        "To change how you get alerts, press 3. To hear this again, press 9."
+    )
+
+
+def voice_pending(street_names: list[str]) -> str:
+    return (
+        f"Your request to join {_names(street_names)} is waiting for a coordinator. Once it is approved, "
+        "you will get alerts. To leave a message for the coordinators, press 1. To hear this again, press 9."
+    )
+
+
+def voice_opted_out(scheme: str) -> str:
+    return (
+        f"You asked {scheme} to stop all messages to this number, so you get no alerts. "
+        "To get alerts again, press 1. To hear this again, press 9."
+    )
+
+
+def voice_join_prompt() -> str:
+    return (
+        "To join your street's alerts, key in your street's code, then the hash key. "
+        "Or say the name of your street."
+    )
+
+
+def voice_withheld(scheme: str) -> str:
+    return (
+        f"This is the {scheme} hotline. Your number is withheld, so we cannot tell who is calling. "
+        f"Please call again without withholding your number, or send a text. {SAY_999} Goodbye."
+    )
+
+
+def voice_no_input() -> str:
+    return "Sorry, I didn't hear anything."
+
+
+def voice_wrong_key() -> str:
+    return "Sorry, that key is not one of the choices."
+
+
+def voice_goodbye() -> str:
+    return "Sorry we could not help this time. Please call again later, or ask your street's coordinator. Goodbye."
+
+
+def voice_error() -> str:
+    return f"Sorry, the hotline is not working properly just now. {SAY_999} Otherwise, please try again later. Goodbye."
+
+
+def voice_anything_else() -> str:
+    return "If there is nothing else, you can hang up now."
+
+
+# reporting by phone
+
+def voice_report_prompt() -> str:
+    return "Please say what you saw, and where. When you have finished, stop talking and wait."
+
+
+def voice_report_again() -> str:
+    return "Sorry, I did not catch that. Please say it again, slowly and clearly."
+
+
+def voice_read_back(text: str) -> str:
+    return f"I heard: {text}."
+
+
+def voice_check_menu() -> str:
+    return (
+        "To send it, press 1. To say it again, press 2. To cancel, press 3. "
+        "If it is urgent, and neighbours' phones should ring even at night, press 4. To hear it again, press 9."
+    )
+
+
+def voice_record_prompt() -> str:
+    return (
+        "Sorry, I still could not make that out. After the tone, say what you saw, then press the hash key. "
+        "A coordinator will listen to it."
+    )
+
+
+def voice_nothing_recorded() -> str:
+    return "Sorry, nothing was recorded."
+
+
+def voice_report_cancelled() -> str:
+    return "Cancelled. Nothing was sent."
+
+
+def voice_report_not_sent() -> str:
+    return "Your report was not sent. Please call again when you are ready. Goodbye."
+
+
+def voice_report_sent(ref: str, count: int) -> str:
+    if count == 0:
+        return f"Thank you. Your report, {spoken_ref(ref)}, is logged, but no neighbours can get alerts yet."
+    return f"Thank you. Your report, {spoken_ref(ref)}, has gone to {_plural(count, 'neighbour')}."
+
+
+def voice_report_held(ref: str) -> str:
+    return f"Thank you. Your report, {spoken_ref(ref)}, is logged. A coordinator will check it before it goes out."
+
+
+def voice_recording_held() -> str:
+    return "Thank you. Your message is recorded. A coordinator will listen to it before it goes to your street."
+
+
+def voice_over_limit(limit: int, period: str) -> str:
+    return f"Your report is logged, but not sent: the limit is {_plural(limit, 'report')} {period}."
+
+
+def voice_duplicate() -> str:
+    return "You sent that a few minutes ago, so it is logged but not sent again."
+
+
+def voice_logged_for_coordinators() -> str:
+    return "Thank you. Your message is logged for the coordinators."
+
+
+# hearing the latest alerts
+
+def voice_no_alerts() -> str:
+    return "There have been no alerts for your street in the past week."
+
+
+def voice_alerts_intro(count: int) -> str:
+    return "Here is the latest alert." if count == 1 else f"Here are the latest {count} alerts, newest first."
+
+
+def voice_alert_item(when: str, street: str | None, text: str | None) -> str:
+    where = f", {street}" if street else ""
+    return f"{when[0].upper()}{when[1:]}{where}: {text or 'a recorded message, passed on by a coordinator'}."
+
+
+# changing how alerts come
+
+def voice_settings(by_call: bool, can_text: bool, street_names: list[str]) -> str:
+    now = "as a phone call" if by_call else "by text message"
+    text = "To get alerts by text message, press 1. " if can_text else ""
+    return (
+        f"At the moment your alerts come {now}. {text}To get alerts as a phone call, press 2. "
+        f"To leave {_names(street_names)} and stop alerts, press 3. To go back, press 0. To hear this again, press 9."
+    )
+
+
+def voice_alerts_by_text() -> str:
+    return "Done. From now on your alerts come by text message."
+
+
+def voice_alerts_by_call() -> str:
+    return "Done. From now on your alerts come as a phone call."
+
+
+def voice_cannot_text() -> str:
+    return "This phone cannot get text messages, so your alerts stay as phone calls."
+
+
+def voice_leave_confirm(street_names: list[str]) -> str:
+    return f"You will stop getting alerts for {_names(street_names)}. To leave, press 1. To stay, press 2."
+
+
+def voice_left(street_names: list[str]) -> str:
+    return f"You have left {_names(street_names)}, and will get no more alerts. Goodbye."
+
+
+# joining by phone
+
+def voice_join_confirm(street: str) -> str:
+    return f"{street}. To join {watch_name(street)}, press 1. To choose a different street, press 2."
+
+
+def voice_street_unknown(candidates: list[str]) -> str:
+    if candidates:
+        return f"Sorry, I could not find that street. Did you mean {_names(candidates[:3])}?"
+    return "Sorry, I could not find that street."
+
+
+def voice_street_ambiguous(candidates: list[str]) -> str:
+    return f"There is more than one street like that: {_names(candidates[:3])}. Please say the full name, or key in its code."
+
+
+def voice_code_not_digits() -> str:
+    return "Sorry, street codes are numbers."
+
+
+def voice_joined_pending(street: str) -> str:
+    return (
+        f"Thank you. Your request to join {watch_name(street)} is with a coordinator. Once it is approved, "
+        f"alerts will come to this phone. {SAY_999} Goodbye."
+    )
+
+
+def voice_joined_active(street: str, by_call: bool) -> str:
+    how = "as a call" if by_call else "by text message"
+    return f"Welcome to {watch_name(street)}. Alerts will come to this phone {how}."
+
+
+def voice_opted_in(scheme: str) -> str:
+    return f"Welcome back to {scheme}."
+
+
+# alert calls
+
+def voice_alert_options() -> str:
+    return "To hear this alert again, press 1. To stop these alert calls, press 2."
+
+
+def voice_alert_left_on_machine(scheme: str) -> str:
+    return f"This was an automated alert from {scheme}. To change how you get alerts, call this number back. Goodbye."
+
+
+def voice_alert_gone(scheme: str) -> str:
+    return f"This is {scheme}. Sorry, this alert is no longer available. Goodbye."
+
+
+def voice_calls_stopped_to_text() -> str:
+    return "You will not get alert calls any more. Alerts will come by text message instead. Goodbye."
+
+
+def voice_calls_stopped(scheme: str) -> str:
+    return f"You will not get any more alert calls from {scheme}. To get them again, call this number. Goodbye."
+
+
+def voice_alert_goodbye() -> str:
+    return "Thank you for listening. Goodbye."

@@ -217,3 +217,11 @@ class UnmatchedStatus(SQLModel, table=True):
     status: str = Field(sa_type=String(20))
     error_code: int | None = None
     received_at: datetime = _when(default_factory=utcnow)
+
+
+class CallDraft(SQLModel, table=True):
+    """What a caller said for a report, kept between the voice menu's steps until they send or cancel it."""
+
+    call_sid: str = Field(sa_column=Column(String(40), primary_key=True))
+    text: str = Field(sa_type=Text)
+    updated_at: datetime = _when(default_factory=utcnow)

@@ -139,7 +139,7 @@ def send_one(*, engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer
     try:
         accepted = _lookup(carrier, delivery) if delivery.needs_lookup else None
         if accepted is None:
-            accepted = _send(carrier, delivery, callback, pace)
+            accepted = _send(carrier, delivery, callback, config, pace)
     except LostClaim:
         return "lost_claim"
     except CarrierError as exc:
@@ -173,9 +173,12 @@ def _lookup(carrier: Carrier, delivery: Delivery) -> Accepted | None:
     return carrier.find_sms(to=delivery.phone, body=delivery.body, since=delivery.created_at)
 
 
-def _send(carrier: Carrier, delivery: Delivery, callback: str | None, pace) -> Accepted:
+def _send(carrier: Carrier, delivery: Delivery, callback: str | None, config, pace) -> Accepted:
     if delivery.channel == Channel.CALL:
-        return carrier.place_call(to=delivery.phone, twiml=calls.alert_twiml(delivery.body), status_callback=callback, pace=pace)
+        return carrier.place_call(
+            to=delivery.phone, twiml=calls.outbound_twiml(config, delivery),
+            url=calls.alert_url(config, delivery.id), status_callback=callback, pace=pace,
+        )
     return carrier.send_sms(to=delivery.phone, body=delivery.body, status_callback=callback, pace=pace)
 
 
@@ -236,9 +239,14 @@ def _rejected(session: Session, config, delivery: Delivery, exc: Rejected) -> st
 
 
 def dispatch_due(*, session: Session, carrier: Carrier, config, limit: int = 50, now: datetime | None = None) -> int:
-    """Claim and send what is due, one after another (for jobs and tests); returns how many were tried."""
+    """Claim and send what is due, one after another (for jobs and tests); returns how many were tried.
+    Alert calls are held to HOTLINE_CALL_CONCURRENCY ringing at once, like the Dispatcher does."""
     fanout.expand_pending(session=session, config=config, now=now)
-    ids = claim_due(session=session, limit=limit, now=now or utcnow(), lease_seconds=config.dispatch_lease_seconds)
+    now = now or utcnow()
+    lease = config.dispatch_lease_seconds
+    ids = claim_due(session=session, limit=limit, now=now, lease_seconds=lease, channel=Channel.SMS)
+    free_lines = max(0, config.call_concurrency - calls_in_progress(session, now))
+    ids += claim_due(session=session, limit=min(limit, free_lines), now=now, lease_seconds=lease, channel=Channel.CALL)
     for delivery_id in ids:
         send_one(engine=session.get_bind(), carrier=carrier, config=config, delivery_id=delivery_id)
     return len(ids)

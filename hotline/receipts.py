@@ -84,8 +84,8 @@ def _advance(session: Session, delivery: Delivery, status: str, error_code: int 
     current = DeliveryState(delivery.state)
     if new is None or RANK[new] < RANK[current] or current in (DeliveryState.DELIVERED, DeliveryState.CANCELLED):
         return
-    if RANK[current] == 4 and new == current:
-        return
+    if RANK[current] == 4 and (new == current or delivery.channel == Channel.CALL):
+        return  # a call's end is final: "completed" after we hung up on a fax is still a failure
     delivery.state, delivery.updated_at = new, utcnow()
     if error_code:
         delivery.error_code = error_code
@@ -109,4 +109,6 @@ def _after_failure(session: Session, delivery: Delivery, status: str, error_code
 
         delivery.state, delivery.sid = DeliveryState.QUEUED, None
         delivery.next_attempt_at = utcnow() + backoff(delivery.attempts + 2, config.retry_base_seconds if config else 5.0)
+        if call_retry:  # the line was busy or nobody came: minutes later, and not into quiet hours
+            delivery.next_attempt_at = calls.retry_at(config, delivery)
         session.add(delivery)

@@ -9,7 +9,8 @@ import re
 import threading
 import time
 from datetime import datetime, timezone
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, urljoin, urlparse
+from xml.etree import ElementTree
 
 import pytest
 import responses
@@ -113,6 +114,10 @@ class SignedClient:
             data["ErrorCode"] = error_code
         return self.post("/twilio/status", data)
 
+    def call(self, caller: str, **kw) -> "PhoneCall":
+        """A phone call to the hotline (or an answered alert call), each step signed as Twilio signs it."""
+        return PhoneCall(self, caller, **kw)
+
 
 @pytest.fixture
 def twilio(app):
@@ -203,3 +208,127 @@ def add_members(session, street: Street, numbers: list[str], *, alerts=AlertChan
     for number in numbers:
         members.add(session, number, street, alerts=alerts, active=True)
     session.commit()
+
+
+# Landlines (valid UK fixed-line numbers in Ofcom's drama range): no texts, alerts only by call.
+LANDLINES = [f"+44207946{n:04d}" for n in range(100, 1000)]
+TWIML_ENDINGS = {"Gather", "Redirect", "Hangup"}
+
+
+def check_voice_twiml(response) -> ElementTree.Element:
+    """What every voice answer must be: 200, TwiML ending in Gather, Redirect or Hangup, British voice,
+    Gathers that say what they listen for and in which language."""
+    assert response.status_code == 200, (response.status_code, response.data[:500])
+    assert response.mimetype == "text/xml"
+    root = ElementTree.fromstring(response.data)
+    assert root.tag == "Response" and len(root), response.data
+    assert root[-1].tag in TWIML_ENDINGS, response.data
+    for say in root.iter("Say"):
+        assert say.get("language") == "en-GB" and say.get("voice"), ElementTree.tostring(say)
+        assert (say.text or "").strip()
+    for gather in root.iter("Gather"):
+        assert gather.get("input") in ("dtmf", "speech", "dtmf speech") and gather.get("language") == "en-GB"
+        assert gather.get("action")
+    for record in root.iter("Record"):
+        assert record.get("action") and int(record.get("maxLength")) <= 90
+    return root
+
+
+class PhoneCall:
+    """One call driven the way Twilio drives it: read each TwiML answer, post Digits or SpeechResult
+    to the Gather's action resolved against the current URL, follow Redirects, stop at Hangup."""
+
+    _sids = itertools.count(1)
+
+    def __init__(self, client: SignedClient, caller: str, *, to: str = FROM_NUMBER, sid: str | None = None, direction: str = "inbound"):
+        self.client, self.caller, self.to, self.direction = client, caller, to, direction
+        self.sid = sid or f"CA{next(self._sids):032d}"
+        self.url: str | None = None
+        self.root: ElementTree.Element | None = None
+        self.said: list[str] = []  # what the last answer (and the redirects it led to) said
+        self.transcript: list[str] = []  # everything said during the call
+        self.ended = False
+        self.requests = 0
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.said)
+
+    def start(self, path: str = "/twilio/voice", **extra) -> "PhoneCall":
+        self.said = []
+        return self._request(PUBLIC_URL + path, extra)
+
+    def post(self, url: str, **extra):
+        """Post one step by hand (e.g. the same step twice); returns the raw response."""
+        return self.client.post(url[len(PUBLIC_URL):], self._form(extra))
+
+    def _form(self, extra: dict) -> dict:
+        form = {"CallSid": self.sid, "AccountSid": ACCOUNT_SID, "From": self.caller, "To": self.to,
+                "Direction": self.direction, "CallStatus": "in-progress"}
+        return {**form, **{k: v for k, v in extra.items() if v is not None}}
+
+    def _request(self, url: str, extra: dict) -> "PhoneCall":
+        assert not self.ended, "the call has ended"
+        assert url.startswith(PUBLIC_URL + "/twilio/"), url
+        self.requests += 1
+        root = check_voice_twiml(self.post(url, **extra))
+        self.url, self.root = url, root
+        self._play(list(root), url)
+        return self
+
+    def _play(self, verbs, url) -> None:
+        """Say what is said until something listens; follow a Redirect; stop at Hangup."""
+        for verb in verbs:
+            if verb.tag in ("Gather", "Record"):
+                self._say(verb.iter("Say"))
+                return
+            if verb.tag == "Say":
+                self._say([verb])
+            elif verb.tag == "Redirect":
+                return self._request(urljoin(url, verb.text.strip()), {})
+            elif verb.tag == "Hangup":
+                self.ended = True
+                return
+
+    def _say(self, says) -> None:
+        for say in says:
+            self.said.append(say.text.strip())
+            self.transcript.append(say.text.strip())
+
+    def listening(self, tag: str = "Gather") -> ElementTree.Element | None:
+        return None if self.ended or self.root is None else self.root.find(tag)
+
+    def _answer(self, tag: str, wants: str | None, extra: dict) -> "PhoneCall":
+        node = self.listening(tag)
+        assert node is not None, f"nothing is listening ({tag}): {self.text}"
+        if wants:
+            assert wants in node.get("input", "dtmf").split(), f"{tag} listens for {node.get('input')}, not {wants}"
+        self.said = []
+        return self._request(urljoin(self.url, node.get("action")), extra)
+
+    def press(self, keys: str) -> "PhoneCall":
+        gather = self.listening()
+        finish = gather.get("finishOnKey", "#") if gather is not None else "#"
+        digits = keys[:-1] if len(keys) > 1 and keys.endswith(finish) else keys  # Twilio drops the finishing key
+        return self._answer("Gather", "dtmf", {"Digits": digits})
+
+    def say(self, words: str, confidence: str = "0.92") -> "PhoneCall":
+        return self._answer("Gather", "speech", {"SpeechResult": words, "Confidence": confidence})
+
+    def record(self, seconds: int = 14, url: str = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1") -> "PhoneCall":
+        return self._answer("Record", None, {"RecordingUrl": url, "RecordingDuration": str(seconds), "RecordingSid": "RE" + "1" * 32})
+
+    def send(self, **form) -> "PhoneCall":
+        """Post any form to whatever listens now (Gather or Record): keys where words were expected …"""
+        node = self.listening("Gather")
+        return self._answer("Gather" if node is not None else "Record", None, form)
+
+    def silence(self) -> "PhoneCall":
+        """No key and no words: Twilio carries on with the verbs after the Gather (or Record)."""
+        node = self.listening("Gather")
+        node = node if node is not None else self.listening("Record")
+        assert node is not None, "nothing is listening"
+        verbs = list(self.root)
+        self.said = []
+        self._play(verbs[verbs.index(node) + 1:], self.url)
+        return self

@@ -28,7 +28,7 @@ class SimulatorCarrier:
             pace()
         return self._store(Channel.SMS, to, body)
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, url: str | None = None, pace=None) -> Accepted:
         if pace is not None:
             pace()
         return self._store(Channel.CALL, to, twiml)

@@ -96,19 +96,20 @@ class TwilioCarrier:
                 return Accepted(sid=message.sid, status=message.status)
         return None
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, url: str | None = None, pace=None) -> Accepted:
         extra = {}
         if status_callback:
             extra = {
                 "status_callback": status_callback,
                 "status_callback_event": ["initiated", "ringing", "answered", "completed"],
             }
+        # A URL of ours lets the answer depend on AnsweredBy and offer keys; inline TwiML cannot.
+        extra.update({"url": url, "method": "POST"} if url else {"twiml": twiml})
         try:
             with _paced(pace):
                 call = self.client.calls.create(
                     to=to,
                     from_=self.config.from_number,
-                    twiml=twiml,
                     machine_detection="DetectMessageEnd",
                     **extra,
                 )

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
 
-from hotline.webhooks import signature, sms, status  # noqa: E402,F401  (routes register on import)
+from hotline.webhooks import signature, sms, status, voice  # noqa: E402,F401  (routes register on import)
