@@ -67,6 +67,8 @@ class Config:
     dispatch_poll_seconds: float = 0.25
     rest_timeout_seconds: float = 10.0
     testing: bool = False
+    simulator_step_seconds: float = 0.5  # simulator mode: the gap between one status callback and the next
+    simulator_ring_seconds: float = 30.0  # simulator mode: an alert call rings this long before the answering machine takes it
     extra: dict = field(default_factory=dict)
 
     @property

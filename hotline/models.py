@@ -210,3 +210,13 @@ class UnmatchedStatus(SQLModel, table=True):
     status: str = Field(sa_type=String(20))
     error_code: int | None = None
     received_at: datetime = _when(default_factory=utcnow)
+
+
+class SimulatedPhone(SQLModel, table=True):
+    """Simulator mode: a pretend phone on the /simulator page, a mobile (texts and calls) or a landline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(sa_column=Column(String(20), unique=True, nullable=False))
+    kind: str = Field(default="mobile", sa_type=String(8))  # mobile | landline
+    label: str = Field(default="", sa_type=String(60))
+    created_at: datetime = _when(default_factory=utcnow)
