@@ -153,8 +153,7 @@ def _callback(webhooks: Webhooks, wait: Wait, url: str, form: dict) -> None:
 
 def _ended(lines: list[Line], error: str | None = None) -> Step:
     if error:
-        lines.append(Line("error", error))
-        lines.append(Line("say", APPLICATION_ERROR, "en-US"))
+        lines.append(Line("error", f"{error}. Twilio would say: “{APPLICATION_ERROR}”"))
     lines.append(Line("note", "The call has ended."))
     return Step(lines, None)
 

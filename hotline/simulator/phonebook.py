@@ -56,7 +56,7 @@ def spoken(twiml: str) -> str:
     seen: list[str] = []
     for say in root.iter("Say"):
         text = " ".join("".join(say.itertext()).split())
-        if text and text not in seen:
+        if text and not any(earlier in text for earlier in seen):  # "Again: …" repeats the alert
             seen.append(text)
     return " ".join(seen)
 

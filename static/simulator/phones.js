@@ -58,7 +58,7 @@
     element.querySelector(".decline").addEventListener("click", () => decline(card));
     element.querySelector(".hangup").addEventListener("click", () => hangUp(card));
     element.querySelector(".silence").addEventListener("click", () => step(card, {}));
-    element.querySelector(".say").addEventListener("submit", (event) => {
+    element.querySelector(".speech").addEventListener("submit", (event) => {
       event.preventDefault();
       const input = event.target.elements.speech;
       const words = input.value.trim();
@@ -123,9 +123,10 @@
   // --- calls -------------------------------------------------------------------------------
 
   function transcript(card, line) {
-    const item = el("li", "line " + line.kind, line.kind === "say" ? "🔊 " + line.text : line.text);
-    if (line.kind === "say" && line.language && line.language !== "en-GB") {
-      item.appendChild(el("span", "warning", " (spoken in " + line.language + ", not en-GB)"));
+    const item = el("li", "line line-" + line.kind, line.text);
+    if (line.kind === "say" && line.language !== "en-GB") {
+      const warning = line.language ? " (spoken in " + line.language + ", not en-GB)" : " (no language: Twilio would read this in American English)";
+      item.appendChild(el("span", "warning", warning));
     }
     card.element.querySelector(".transcript").appendChild(item);
   }
@@ -139,7 +140,7 @@
     const wait = answer.step.wait;
     card.call = answer.step.ended ? null : { token: answer.token, wait };
     const prompt = card.element.querySelector(".prompt");
-    const speech = card.element.querySelector(".say");
+    const speech = card.element.querySelector(".speech");
     const keypad = card.element.querySelector(".keypad");
     panel.classList.toggle("ended", answer.step.ended);
     if (answer.step.ended) {
@@ -213,7 +214,7 @@
     const wait = call.wait;
     transcript(card, { kind: "you", text: "You press " + key });
     if (wait.kind === "record") {
-      if (wait.finish_on_key.includes(key)) card.element.querySelector(".say").requestSubmit();
+      if (wait.finish_on_key.includes(key)) card.element.querySelector(".speech").requestSubmit();
       return;
     }
     if (!wait.input.includes("dtmf")) return;
@@ -230,7 +231,7 @@
     card.call = null;
     card.element.querySelector(".call").hidden = true;
     if (call) {
-      const words = card.element.querySelector(".say").elements.speech.value;
+      const words = card.element.querySelector(".speech").elements.speech.value;
       await send("/calls/hangup", { token: call.token, speech: words }).catch(() => {});
     }
     refresh();
@@ -244,6 +245,14 @@
   // --- the whole page ----------------------------------------------------------------------
 
   function drawTraffic(traffic) {
+    if (!traffic.length) {
+      const row = el("tr", "nothing");
+      const cell = el("td", "", "Nothing yet.");
+      cell.colSpan = 6;
+      row.appendChild(cell);
+      document.getElementById("traffic").replaceChildren(row);
+      return;
+    }
     document.getElementById("traffic").replaceChildren(...traffic.map((row) => {
       const tr = el("tr");
       [row.time, row.kind, row.from, row.to, row.text, row.status].forEach((cell) => tr.appendChild(el("td", "", cell)));
