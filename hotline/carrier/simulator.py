@@ -211,13 +211,17 @@ class SimulatorCarrier:
             session.commit()
         return Accepted(sid=sid, status="queued")
 
-    def send_sms(self, *, to: str, body: str, status_callback: str | None) -> Accepted:
+    def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted:
+        if pace is not None:  # main's dispatcher paces at the request itself
+            pace()
         accepted = self._store(Channel.SMS, to, body)
         if self.network:
             self.network.message_sent(accepted.sid, to, _callback_path(status_callback))
         return accepted
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None) -> Accepted:
+        if pace is not None:
+            pace()
         accepted = self._store(Channel.CALL, to, twiml)
         if self.network:
             self.network.call_placed(accepted.sid, to, _callback_path(status_callback))
