@@ -219,7 +219,9 @@ class SimulatorCarrier:
             self.network.message_sent(accepted.sid, to, _callback_path(status_callback))
         return accepted
 
-    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None) -> Accepted:
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, pace=None, url: str | None = None) -> Accepted:
+        """Twilio would fetch `url` when there is one; the pretend handset plays the inline `twiml`, which
+        the dispatcher always gives (and makes interactive in simulator mode)."""
         if pace is not None:
             pace()
         accepted = self._store(Channel.CALL, to, twiml)
