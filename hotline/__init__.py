@@ -43,6 +43,11 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     csrf.exempt(webhooks.bp)  # Twilio's signature protects these; every coordinator form needs a token
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    app.jinja_env.globals["simulator_mode"] = config.simulator  # every page can show the simulator banner
+    if config.simulator:
+        from hotline import simulator
+
+        simulator.install(app)
     if config.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops, x_host=config.proxy_hops)
     logging.getLogger("hotline").setLevel(logging.INFO)

@@ -36,15 +36,21 @@ def main():
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def serve(host, port):
+@click.option("--demo", "with_demo", is_flag=True, help="simulator mode: seed a demo scheme first (see `hotline demo`)")
+def serve(host, port, with_demo):
     """Web, webhooks and dispatcher in one process (embedded SQLite unless configured)."""
     from werkzeug.serving import run_simple
 
     app = _app()
     config = app.extensions["hotline"].config
+    seeded = _seed_demo(app) if with_demo else None
     dispatcher = _start_dispatcher(app)
     mode = "SIMULATOR mode: nothing is sent" if config.simulator else "Twilio mode"
     click.echo(f"hotline on http://{host}:{port}/ ({mode}; database {config.database_url.split('@')[-1]})")
+    if config.simulator:
+        click.echo(f"pretend phones: http://{host}:{port}/simulator")
+    if seeded:
+        click.echo(seeded)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
@@ -86,6 +92,22 @@ def worker():
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     dispatcher.thread.join()
+
+
+@main.command()
+def demo():
+    """Simulator mode: seed three streets, members with pretend phones, and an admin coordinator."""
+    click.echo(_seed_demo(_app()))
+
+
+def _seed_demo(app) -> str:
+    from hotline.simulator import demo as demo_scheme
+
+    if not app.extensions["hotline"].config.simulator:
+        raise click.ClickException("the demo is for simulator mode only: it would add made-up members to a real scheme")
+    with session_scope(runtime_engine(app)) as session:
+        login = demo_scheme.seed(session)
+    return f"demo scheme ready: 3 streets, {len(demo_scheme.MEMBERS)} members with pretend phones\ncoordinator login: {login.email}  password: {login.password}"
 
 
 @main.group()

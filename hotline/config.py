@@ -69,6 +69,8 @@ class Config:
     rest_timeout_seconds: float = 10.0
     retry_base_seconds: float = 5.0
     testing: bool = False
+    simulator_step_seconds: float = 0.5  # simulator mode: the gap between one status callback and the next
+    simulator_ring_seconds: float = 30.0  # simulator mode: an alert call rings this long before the answering machine takes it
     extra: dict = field(default_factory=dict)
 
     @property

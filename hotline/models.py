@@ -225,3 +225,13 @@ class CallDraft(SQLModel, table=True):
     call_sid: str = Field(sa_column=Column(String(40), primary_key=True))
     text: str = Field(sa_type=Text)
     updated_at: datetime = _when(default_factory=utcnow)
+
+
+class SimulatedPhone(SQLModel, table=True):
+    """Simulator mode: a pretend phone on the /simulator page, a mobile (texts and calls) or a landline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(sa_column=Column(String(20), unique=True, nullable=False))
+    kind: str = Field(default="mobile", sa_type=String(8))  # mobile | landline
+    label: str = Field(default="", sa_type=String(60))
+    created_at: datetime = _when(default_factory=utcnow)

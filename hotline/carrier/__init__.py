@@ -51,9 +51,15 @@ class Carrier(Protocol):
 
 def make_carrier(config, engine) -> Carrier:
     if config.simulator:
-        from hotline.carrier.simulator import SimulatorCarrier
+        from hotline.carrier.simulator import HOTLINE_NUMBER, SimulatedNetwork, SimulatorCarrier
 
-        return SimulatorCarrier(engine)
+        network = SimulatedNetwork(
+            engine,
+            step_seconds=config.simulator_step_seconds,
+            ring_seconds=config.simulator_ring_seconds,
+            hotline_number=config.from_number or HOTLINE_NUMBER,
+        )
+        return SimulatorCarrier(engine, network)
     from hotline.carrier.twilio import TwilioCarrier
 
     return TwilioCarrier(config)
