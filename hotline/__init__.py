@@ -42,6 +42,9 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     csrf.exempt(webhooks.bp)  # Twilio's signature protects these; every coordinator form needs a token
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    from hotline import web
+
+    app.register_blueprint(web.bp)
     if config.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops, x_host=config.proxy_hops)
     logging.getLogger("hotline").setLevel(logging.INFO)
