@@ -62,7 +62,8 @@ def _decide(session: Session, scope: Scope, who: str, *, approve: bool, now: dat
         return Command(messages.coordinator_unknown_member(who))
     if isinstance(found, list):
         return Command(messages.coordinator_ambiguous_member(who, len(found)))
-    label = phones.mask(found.phone) + (f" ({found.name})" if found.name else "")
+    # "*" not "•": a bullet is not GSM-7 and would make the reply cost UCS-2 segments.
+    label = phones.mask(found.phone).replace("•", "*") + (f" ({found.name})" if found.name else "")
     query = (
         select(Membership, Street)
         .join(Street, Street.id == Membership.street_id)
