@@ -17,7 +17,7 @@ from hotline.web import bp
 from hotline.web.access import db, login_required
 
 WEEKS = 12
-CELL, GAP, LABEL_WIDTH, BAR_HEIGHT = 44, 4, 190, 90
+CELL, GAP, LABEL_WIDTH, BAR_HEIGHT, TOP = 44, 4, 190, 90, 22
 
 
 @dataclass
@@ -33,6 +33,11 @@ class Chart:
     gap: int = GAP
     label_width: int = LABEL_WIDTH
     bar_height: int = BAR_HEIGHT
+    top: int = TOP  # room above the tallest bar for its number
+
+    @property
+    def grid_top(self) -> int:
+        return self.top + self.bar_height + 26
 
 
 def _shade(count: int, top: int) -> int:
@@ -49,7 +54,7 @@ def chart(today: date) -> Chart:
     most = max(totals, default=0) or 1
     rows = [(street.name, street.id, [(c, _shade(c, top)) for c in counts]) for street, counts in table]
     width = LABEL_WIDTH + WEEKS * (CELL + GAP)
-    height = BAR_HEIGHT + 30 + len(rows) * (CELL // 2 + GAP) + 10
+    height = TOP + BAR_HEIGHT + 26 + len(rows) * (CELL // 2 + GAP) + 10
     return Chart(weeks, rows, [(t, round(BAR_HEIGHT * t / most)) for t in totals], width, height)
 
 
