@@ -112,7 +112,8 @@ def release(*, session: Session, config, announcement: Announcement, now: dateti
         "announcement_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
         "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
     ]
-    written = session.execute(insert(Delivery).from_select(columns, rows)).rowcount
+    # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
+    written = session.execute(insert(Delivery).from_select(columns, rows).execution_options(preserve_rowcount=True)).rowcount
     announcement.state, announcement.sent_at, announcement.recipients = AnnouncementState.SENT, now, written
     session.add(announcement)
     session.flush()

@@ -71,7 +71,15 @@
       var chosen = form.querySelector("input[name=when]:checked");
       if (at) at.disabled = !(chosen && chosen.value === "later");
     };
+    var stale = function () {
+      // The form changed after "check": ask for a fresh check rather than send what was not shown.
+      var confirm = form.querySelector("input[name=confirm]");
+      var button = document.getElementById("confirm");
+      if (confirm) confirm.value = "";
+      if (button) button.textContent = "Check recipients again";
+    };
     form.addEventListener("input", function () {
+      stale();
       window.clearTimeout(timer);
       timer = window.setTimeout(update, 300);
       later();

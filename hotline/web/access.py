@@ -135,5 +135,6 @@ def _page_globals():
     return {
         "me": g.get("coordinator"),
         "scheme_name": config.scheme_name,
+        "tz_name": config.timezone.key,
         "now_local": lambda: utcnow().astimezone(config.timezone).strftime("%H:%M:%S"),
     }

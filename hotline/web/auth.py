@@ -1,15 +1,16 @@
-"""Logging in (email and password, throttled after repeated failures) and out."""
+"""Logging in (email and password, throttled after repeated failures) and out; changing one's password."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import flash, g, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash
 
 from hotline import coordinators
 from hotline.web import bp
-from hotline.web.access import db, safe_next, stamp
-from hotline.web.forms import LoginForm
+from hotline.web.access import db, login_required, safe_next, stamp
+from hotline.web.forms import LoginForm, PasswordForm
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +44,23 @@ def logout():
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("web.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """A coordinator changes their own password (other sessions of theirs are logged out)."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        if not check_password_hash(g.coordinator.password_hash, form.current.data):
+            form.current.errors.append("That is not your password now.")
+        else:
+            coordinators.update(
+                session=db(), coordinator=g.coordinator, is_admin=g.coordinator.is_admin, phone=g.coordinator.phone,
+                street_ids=coordinators.assigned_street_ids(db(), g.coordinator), password=form.new.data,
+            )
+            db().commit()
+            session["stamp"] = stamp(g.coordinator)  # this session stays logged in
+            flash("Your password is changed.", "ok")
+            return redirect(url_for("web.log"))
+    return render_template("web/account.html", form=form), 400 if form.errors else 200

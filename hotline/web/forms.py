@@ -17,7 +17,7 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from hotline import phones
@@ -119,3 +119,9 @@ class CoordinatorForm(FlaskForm):
     is_admin = BooleanField("Admin: sees every street and manages coordinators")
     phone = StringField("Phone for SMS commands (optional)", validators=[Optional(), Length(max=40), valid_phone])
     streets = MultiCheckbox("Streets", coerce=int)
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Your password now", validators=[DataRequired(), Length(max=200)])
+    new = PasswordField("New password (at least 8 characters)", validators=[DataRequired(), Length(min=8, max=200)])
+    again = PasswordField("New password again", validators=[DataRequired(), EqualTo("new", message="The two new passwords differ.")])

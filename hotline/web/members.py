@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, url_for
 
-from hotline import coordinators, imports, members as member_book, roster
+from hotline import coordinators, imports, roster
+from hotline import members as member_book
 from hotline.models import AlertChannel, Member, Membership, Street
 from hotline.web import bp
 from hotline.web.access import db, login_required, visible_street
-from hotline.web.forms import AlertsForm, ImportConfirmForm, ImportForm, MoveForm, choices
+from hotline.web.forms import (
+    AlertsForm,
+    ImportConfirmForm,
+    ImportForm,
+    MoveForm,
+    choices,
+)
 
 
 def _visible_member(member_id: int) -> Member:

@@ -127,3 +127,14 @@ def test_no_page_has_inline_script(admin, scheme):
         page = admin.get(path).get_data(as_text=True)
         assert "<script>" not in page and "onclick" not in page.lower()
         assert '<script src="/static/web.js" defer></script>' in page
+
+
+def test_coordinator_changes_their_own_password(clay, sim_app, scheme):
+    wrong = clay.post("/account", {"current": "not it", "new": "a new long password", "again": "a new long password"})
+    assert wrong.status_code == 400 and "not your password" in wrong.get_data(as_text=True)
+    differ = clay.post("/account", {"current": PASSWORD, "new": "a new long password", "again": "another one"})
+    assert differ.status_code == 400 and "differ" in differ.get_data(as_text=True)
+    assert clay.post("/account", {"current": PASSWORD, "new": "a new long password", "again": "a new long password"}).status_code == 302
+    assert clay.get("/").status_code == 200  # this session carries on
+    assert Web(sim_app).login("clay@example.org").status_code == 401
+    assert Web(sim_app).login("clay@example.org", "a new long password").status_code == 302
