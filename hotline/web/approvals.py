@@ -8,7 +8,7 @@ from sqlmodel import select
 from hotline import logbook, reports, roster, runtime
 from hotline.models import Membership, Report, ReportState
 from hotline.web import bp
-from hotline.web.access import db, login_required
+from hotline.web.access import db, login_required, safe_next
 from hotline.web.forms import HeldForm
 from hotline.web.log import STATE_LABELS
 
@@ -27,9 +27,9 @@ def approvals():
 
 
 def _back(default: str) -> str:
-    # Forms say where they came from (the approvals page, a street's page …) with a path of our own.
-    target = request.form.get("back", "")
-    return target if target.startswith("/") and not target.startswith("//") else default
+    # Forms say where they came from (the approvals page, a report's page); only a path of our own.
+    target = request.form.get("back")
+    return safe_next(target) if target else default
 
 
 def _visible_membership(membership_id: int) -> Membership:

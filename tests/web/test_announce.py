@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from hotline import announcements, members, messages, segments
 from hotline.db import utcnow
-from hotline.models import Announcement, AnnouncementState, Delivery
+from hotline.models import Announcement, AnnouncementState, Delivery, Membership
 from tests.conftest import NUMBERS
 from tests.web.conftest import text_in
 
@@ -118,3 +118,18 @@ def test_landline_members_get_a_call_that_waits_for_quiet_hours_to_end(rt, sessi
     assert call.body == messages.announcement_call("Street Watch", MEETING)
     assert call.next_attempt_at == datetime(2025, 1, 16, 7, 0, tzinfo=timezone.utc)
     assert all(d.next_attempt_at == night for d in session.exec(select(Delivery).where(Delivery.channel == "sms")))
+
+
+def test_announcement_and_welcome_messages_leave_through_the_dispatcher(admin, rt, session, scheme):
+    from hotline import outbox
+    from hotline.models import SimulatedMessage
+
+    text_in(rt, NUMBERS[60], "JOIN Clayhall")
+    pending = session.exec(select(Membership).where(Membership.status == "pending")).one()
+    admin.post(f"/approvals/members/{pending.id}/approve")
+    admin.post("/announce", {"text": MEETING, "streets": [scheme["beehive"].id], "when": "now", "confirm": "yes"})
+    assert outbox.dispatch_due(session=session, carrier=rt.carrier, config=rt.config, limit=100) == 4
+    sent = {m.to: m.body for m in session.exec(select(SimulatedMessage))}
+    assert sent[NUMBERS[60]] == messages.approved("Clayhall Avenue")
+    assert all(sent[n] == messages.announcement("Street Watch", MEETING) for n in NUMBERS[10:13])
+    assert all(d.state == "accepted" for d in session.exec(select(Delivery)))

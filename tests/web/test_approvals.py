@@ -108,3 +108,12 @@ def test_approvals_page_of_a_street_coordinator_lists_only_their_streets(clay, r
     assert "07911 1•• •51" not in clay.get("/approvals").get_data(as_text=True)
     text_in(rt, NUMBERS[52], "JOIN Clayhall")
     assert "07911 1•• •52" in clay.get("/approvals").get_data(as_text=True)
+
+
+def test_the_back_link_after_a_decision_stays_on_this_site(admin, rt, session, scheme):
+    for evil in ("//evil.example/", "/\\evil.example", "https://evil.example/"):
+        membership = joiner(rt, session, NUMBERS[53])
+        response = admin.post(f"/approvals/members/{membership.id}/reject", {"back": evil})
+        assert response.headers["Location"] == "/", evil
+        session.delete(membership)
+        session.commit()
