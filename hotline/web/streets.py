@@ -60,7 +60,7 @@ def new_street():
         else:
             flash(f"Added {street.name} (code {street.code}).", "ok")
             return redirect(url_for("web.street", street_id=street.id))
-    return render_template("web/street_new.html", form=form)
+    return render_template("web/street_new.html", form=form), 400 if form.errors else 200
 
 
 def _street_page(street: Street, form: StreetForm, member_form: MemberForm, status: int = 200):

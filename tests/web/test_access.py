@@ -19,9 +19,7 @@ def coordinator_urls(app) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("web.") or rule.endpoint in OPEN:
             continue
-        values = {}
-        for name, converter in rule._converters.items():
-            values[name] = "approve" if type(converter).__name__ == "AnyConverter" else 1
+        values = {name: "approve" if name == "decision" else 1 for name in rule.arguments}
         url = rule.build(values)[1]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             found.append((method, url))

@@ -24,7 +24,7 @@ def test_admin_creates_a_street_that_residents_can_join(admin, rt, session, sche
 def test_duplicate_street_name_or_code_is_refused_with_a_message(admin, session, scheme):
     for data, message in (({"name": "clayhall avenue"}, "exists already"), ({"name": "New Road", "code": "101"}, "is taken by Clayhall Avenue")):
         response = admin.post("/streets/new", data)
-        assert response.status_code == 200 and message in response.get_data(as_text=True)
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
     assert len(session.exec(select(Street)).all()) == 2
 
 
