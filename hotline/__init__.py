@@ -48,6 +48,9 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
         from hotline import simulator
 
         simulator.install(app)
+    from hotline import web
+
+    app.register_blueprint(web.bp)
     if config.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops, x_host=config.proxy_hops)
     logging.getLogger("hotline").setLevel(logging.INFO)

@@ -110,7 +110,9 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
             .join(Member, Member.id == Membership.member_id)
             .where(_recipients(report, [street.id]), ~already)
         )
-        total += session.execute(insert(Delivery).from_select(COLUMNS, rows)).rowcount
+        # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
+        statement = insert(Delivery).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
+        total += session.execute(statement).rowcount
     return total
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from hotline import members, messages, reports, streets
+from hotline import coordination, members, messages, reports, streets
 from hotline.db import utcnow
 from hotline.models import AlertChannel, InboundEvent, Member, MembershipStatus
 
@@ -81,6 +81,9 @@ def _handle(session: Session, config, sender: str, body: str, now: datetime) -> 
         return Reply(_join(session, sender, argument, now))
     if keyword in ("LEAVE", "CALL ME", "TEXT ME"):
         return Reply(_member_setting(session, config, member, keyword))
+    command = coordination.handle(session=session, config=config, sender=sender, body=body, now=now)
+    if command is not None:
+        return Reply(command.text, queued=command.queued)
     if keyword == "URGENT" and not argument:
         return Reply(messages.urgent_needs_text())
     if not argument.strip():

@@ -420,3 +420,59 @@ def voice_calls_stopped(scheme: str) -> str:
 
 def voice_alert_goodbye() -> str:
     return "Thank you for listening. Goodbye."
+
+# --- announcements from coordinators --------------------------------------------------------
+
+MAX_ANNOUNCEMENT_SEGMENTS = 3
+
+
+def announcement(scheme: str, text: str) -> str:
+    """What members get when a coordinator announces something (a meeting, a warning)."""
+    return f"{scheme}: " + " ".join(text.split())
+
+
+def announcement_call(scheme: str, text: str) -> str:
+    return f"This is {scheme}, with a message from your coordinators. " + " ".join(text.split())
+
+
+# --- replies to a coordinator's phone (APPROVE, REJECT, SEND, DROP) -------------------------
+
+
+def coordinator_approved(who: str, street_names: list[str]) -> str:
+    return f"Approved {who} for {_names(street_names)}. They have been told."
+
+
+def coordinator_rejected(who: str, street_names: list[str]) -> str:
+    return f"Rejected {who} for {_names(street_names)}."
+
+
+def coordinator_nothing_pending(who: str) -> str:
+    return f"{who} has no request waiting on your streets."
+
+
+def coordinator_unknown_member(who: str) -> str:
+    return f"No member matches {who!r}. Text APPROVE or REJECT with their phone number or name."
+
+
+def coordinator_ambiguous_member(who: str, count: int) -> str:
+    return f"{count} members match {who!r}. Text APPROVE or REJECT with their phone number."
+
+
+def coordinator_report_sent(ref: str, count: int) -> str:
+    return f"Report {ref} sent to {_plural(count, 'neighbour')}."
+
+
+def coordinator_report_dropped(ref: str) -> str:
+    return f"Report {ref} dropped. Nobody was sent it."
+
+
+def coordinator_report_not_held(ref: str, state: str) -> str:
+    return f"Report {ref} is not waiting for a decision (it is {state.replace('_', ' ')})."
+
+
+def coordinator_report_unknown(ref: str) -> str:
+    return f"No report {ref} on your streets."
+
+
+def coordinator_report_needs_text(ref: str) -> str:
+    return f"Report {ref} is a recording with no text. Type what it says on the web log to send it."

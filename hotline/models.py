@@ -148,6 +148,7 @@ class Delivery(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int | None = _fk("report.id", nullable=True)
+    announcement_id: int | None = _fk("announcement.id", nullable=True)
     member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
     street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
     phone: str = Field(sa_type=String(20))
@@ -235,3 +236,31 @@ class SimulatedPhone(SQLModel, table=True):
     kind: str = Field(default="mobile", sa_type=String(8))  # mobile | landline
     label: str = Field(default="", sa_type=String(60))
     created_at: datetime = _when(default_factory=utcnow)
+
+class AnnouncementState(StrEnum):
+    SCHEDULED = "scheduled"  # waiting for send_at; release_due writes its deliveries then
+    SENT = "sent"  # deliveries written to the outbox
+    CANCELLED = "cancelled"  # a coordinator called it off before it went
+
+
+class Announcement(SQLModel, table=True):
+    """A coordinator's message to chosen streets, now or at a set time; deliveries carry its id."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(sa_type=Text)
+    street_ids: list[int] = Field(default_factory=list, sa_type=JSON)
+    send_at: datetime = _when(default_factory=utcnow, index=True)
+    state: str = Field(default=AnnouncementState.SCHEDULED, sa_type=String(12), index=True)
+    created_by: int | None = _fk("coordinator.id", nullable=True, ondelete="SET NULL")
+    created_at: datetime = _when(default_factory=utcnow)
+    sent_at: datetime | None = _when(default=None)
+    recipients: int = 0  # deliveries written when it was released
+
+
+class LoginFailure(SQLModel, table=True):
+    """A failed web login, kept a short while so repeated guessing is slowed down."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_type=String(254), index=True)
+    address: str = Field(default="", sa_type=String(64), index=True)
+    at: datetime = _when(default_factory=utcnow, index=True)

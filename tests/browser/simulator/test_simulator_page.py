@@ -16,7 +16,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 from hotline import members
 from hotline.models import Delivery, DeliveryState, Member, Membership
 from hotline.simulator import demo
-from tests.browser.conftest import screenshot_path
+from tests.browser.simulator.conftest import screenshot_path
 
 REPORT = "two lads trying car door handles, one in a red hoodie"
 NEWCOMER = "+447700900555"

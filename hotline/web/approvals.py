@@ -1,0 +1,97 @@
+"""Approvals: pending members (approve / reject) and held reports, recordings included (send / drop)."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from sqlmodel import select
+
+from hotline import logbook, reports, roster, runtime
+from hotline.models import Membership, Report, ReportState
+from hotline.web import bp
+from hotline.web.access import db, login_required, safe_next
+from hotline.web.forms import HeldForm
+from hotline.web.log import STATE_LABELS
+
+
+def held_reports(scope) -> list[logbook.Entry]:
+    query = select(Report).where(Report.state == ReportState.HELD, logbook.visible(scope)).order_by(Report.created_at)
+    return logbook.entries(db(), list(db().exec(query)), scope)
+
+
+@bp.get("/approvals")
+@login_required
+def approvals():
+    return render_template(
+        "web/approvals.html", pending=roster.pending(db(), g.scope), held=held_reports(g.scope), form=HeldForm(), labels=STATE_LABELS
+    )
+
+
+def _back(default: str) -> str:
+    # Forms say where they came from (the approvals page, a report's page); only a path of our own.
+    target = request.form.get("back")
+    return safe_next(target) if target else default
+
+
+def _visible_membership(membership_id: int) -> Membership:
+    membership = db().get(Membership, membership_id)
+    if membership is None or not g.scope.allows(membership.street_id):
+        abort(404)
+    return membership
+
+
+@bp.post("/approvals/members/<int:membership_id>/<any(approve, reject):decision>")
+@login_required
+def decide_member(membership_id: int, decision: str):
+    membership = _visible_membership(membership_id)
+    if decision == "approve":
+        if membership.status != "pending":
+            flash("That request was already decided.", "info")
+        else:
+            queued = roster.approve(session=db(), membership=membership)
+            db().commit()
+            if queued:
+                runtime.current().outbox_changed()
+            flash("Approved. They have been sent a welcome text." if queued else "Approved (they opted out of messages, so nothing was sent).", "ok")
+    elif roster.reject(session=db(), membership=membership):
+        db().commit()
+        flash("Rejected.", "ok")
+    else:
+        flash("That request was already decided.", "info")
+    return redirect(_back(url_for("web.approvals")))
+
+
+def _held(report_id: int) -> Report:
+    report = db().get(Report, report_id)
+    if report is None or not logbook.report_visible(db(), report, g.scope):
+        abort(404)
+    return report
+
+
+@bp.post("/reports/<int:report_id>/send")
+@login_required
+def send_held(report_id: int):
+    report = _held(report_id)
+    form = HeldForm()
+    text = " ".join((form.text.data or "").split()) if form.validate_on_submit() else ""
+    if report.state != ReportState.HELD:
+        flash(f"{report.ref} is not waiting for a decision.", "info")
+    elif not (text or report.text):
+        flash(f"{report.ref} has no text yet: type what the recording says, then send it.", "error")
+    else:
+        count = reports.release(session=db(), config=runtime.current().config, report=report, text=text or None)
+        db().commit()
+        runtime.current().outbox_changed()
+        flash(f"{report.ref} is going to {count} neighbour{'s' if count != 1 else ''}.", "ok")
+    return redirect(_back(url_for("web.approvals")))
+
+
+@bp.post("/reports/<int:report_id>/drop")
+@login_required
+def drop_held(report_id: int):
+    report = _held(report_id)
+    if reports.drop(session=db(), report=report):
+        db().commit()
+        flash(f"{report.ref} dropped. Nobody was sent it.", "ok")
+    else:
+        flash(f"{report.ref} is not waiting for a decision.", "info")
+    return redirect(_back(url_for("web.approvals")))

@@ -1,0 +1,141 @@
+"""The log (the home page): every report newest first, filtered, paginated, refreshing itself, exported
+as CSV; and a report's own page with each recipient's delivery and a live progress bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+
+from flask import Response, abort, g, jsonify, render_template, request, stream_with_context, url_for
+from sqlmodel import Session
+
+from hotline import coordinators, logbook, runtime
+from hotline.db import utcnow
+from hotline.models import Report, ReportState
+from hotline.web import bp
+from hotline.web.access import db, login_required, visible_street
+from hotline.web.forms import HeldForm
+
+STATE_LABELS = {
+    ReportState.SENT: "sent",
+    ReportState.HELD: "held",
+    ReportState.DROPPED: "dropped",
+    ReportState.NOT_BROADCAST: "not broadcast",
+}
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _filter() -> logbook.LogFilter:
+    street_id = request.args.get("street", type=int)
+    if street_id is not None:
+        visible_street(street_id)  # another coordinator's street: 404, for the page and the export alike
+    return logbook.LogFilter(
+        street_id=street_id,
+        since=_day(request.args.get("from")),
+        until=_day(request.args.get("to")),
+        words=" ".join(request.args.get("q", "").split())[:200],
+    )
+
+
+def _filter_args(wanted: logbook.LogFilter) -> dict:
+    args = {"street": wanted.street_id, "from": wanted.since, "to": wanted.until, "q": wanted.words or None}
+    return {k: v for k, v in args.items() if v}
+
+
+def _page_context() -> dict:
+    zone = runtime.current().config.timezone
+    wanted = _filter()
+    number = max(1, request.args.get("page", 1, type=int))
+    total = logbook.count(db(), wanted, g.scope, zone)
+    pages = max(1, -(-total // logbook.PAGE_SIZE))
+    entries = logbook.page(db(), wanted, g.scope, zone, min(number, pages))
+    return {
+        "entries": entries, "total": total, "page": min(number, pages), "pages": pages, "wanted": wanted,
+        "args": _filter_args(wanted), "labels": STATE_LABELS,
+    }
+
+
+@bp.get("/")
+@login_required
+def log():
+    context = _page_context()
+    streets = coordinators.visible_streets(db(), g.scope)
+    refresh = runtime.current().config.extra.get("log_refresh_seconds", 5)
+    return render_template("web/log.html", streets=streets, refresh=refresh, **context)
+
+
+@bp.get("/log/rows")
+@login_required
+def log_rows():
+    """The table body alone, for the page's own refresh; the filters come along in the query string."""
+    return render_template("web/_log_rows.html", **_page_context())
+
+
+@bp.get("/log.csv")
+@login_required
+def export():
+    """Exactly the filtered rows (every page), streamed so a long log never sits in memory."""
+    wanted, scope = _filter(), g.scope
+    rt = runtime.current()
+    zone = rt.config.timezone
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+
+        def flush() -> str:
+            text = buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            return text
+
+        writer.writerow(logbook.CSV_HEADER)
+        yield "\ufeff" + flush()  # the BOM tells spreadsheets it is UTF-8 (£, é, emoji)
+        with Session(rt.engine) as session:
+            for entry in logbook.every(session, wanted, scope, zone):
+                writer.writerow(logbook.csv_row(entry, zone))
+                yield flush()
+
+    filename = f"hotline-log-{utcnow().astimezone(zone):%Y%m%d-%H%M}.csv"
+    return Response(
+        stream_with_context(rows()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _visible_report(report_id: int) -> Report:
+    report = db().get(Report, report_id)
+    if report is None or not logbook.report_visible(db(), report, g.scope):
+        abort(404)
+    return report
+
+
+@bp.get("/reports/<int:report_id>")
+@login_required
+def report(report_id: int):
+    found = _visible_report(report_id)
+    entry = logbook.entries(db(), [found], g.scope)[0]
+    deliveries = logbook.deliveries(db(), found, g.scope)
+    return render_template(
+        "web/report.html", entry=entry, report=found, deliveries=deliveries, labels=STATE_LABELS,
+        form=HeldForm(), back=url_for("web.log"),
+    )
+
+
+@bp.get("/reports/<int:report_id>/progress")
+@login_required
+def progress(report_id: int):
+    found = _visible_report(report_id)
+    counts = logbook.delivery_counts(db(), [found.id], g.scope).get(found.id, logbook.Counts())
+    return jsonify(
+        total=counts.total, delivered=counts.delivered, failed=counts.failed, cancelled=counts.cancelled,
+        pending=counts.pending, state=found.state,
+    )

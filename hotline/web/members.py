@@ -1,0 +1,133 @@
+"""A member's page (alerts by text or call, move to another street, remove) and importing members from CSV
+with a preview, a per-row error report, and nothing imported while any row is bad."""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, render_template, url_for
+
+from hotline import coordinators, imports, roster
+from hotline import members as member_book
+from hotline.models import AlertChannel, Member, Membership, Street
+from hotline.web import bp
+from hotline.web.access import db, login_required, visible_street
+from hotline.web.forms import (
+    AlertsForm,
+    ImportConfirmForm,
+    ImportForm,
+    MoveForm,
+    choices,
+)
+
+
+def _visible_member(member_id: int) -> Member:
+    member = db().get(Member, member_id)
+    if member is None or not roster.member_visible(db(), member, g.scope):
+        abort(404)
+    return member
+
+
+def _move_form() -> MoveForm:
+    form = MoveForm()
+    form.street.choices = choices((s.id, s.name) for s in coordinators.visible_streets(db(), g.scope))
+    return form
+
+
+@bp.get("/members/<int:member_id>")
+@login_required
+def member(member_id: int):
+    found = _visible_member(member_id)
+    rows = [(m, s) for m, s in member_book.memberships(db(), found) if g.scope.allows(s.id)]
+    alerts = AlertsForm(formdata=None, alerts=found.alerts)
+    targets = coordinators.visible_streets(db(), g.scope)
+    return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, targets=targets)
+
+
+@bp.post("/members/<int:member_id>/alerts")
+@login_required
+def member_alerts(member_id: int):
+    found = _visible_member(member_id)
+    form = AlertsForm()
+    if form.validate_on_submit():
+        roster.set_alerts(session=db(), member=found, alerts=AlertChannel(form.alerts.data))
+        db().commit()
+        flash("Alerts will come by " + ("phone call." if form.alerts.data == "call" else "text message."), "ok")
+    return redirect(url_for("web.member", member_id=found.id))
+
+
+def _visible_membership(membership_id: int) -> Membership:
+    membership = db().get(Membership, membership_id)
+    if membership is None or not g.scope.allows(membership.street_id):
+        abort(404)
+    return membership
+
+
+@bp.post("/memberships/<int:membership_id>/move")
+@login_required
+def move_member(membership_id: int):
+    membership = _visible_membership(membership_id)
+    form = _move_form()
+    if not form.validate_on_submit():
+        abort(400)
+    target = visible_street(form.street.data)
+    roster.move(session=db(), membership=membership, to=target)
+    db().commit()
+    flash(f"Moved to {target.name}.", "ok")
+    return redirect(url_for("web.member", member_id=membership.member_id))
+
+
+@bp.post("/memberships/<int:membership_id>/remove")
+@login_required
+def remove_member(membership_id: int):
+    membership = _visible_membership(membership_id)
+    street = db().get(Street, membership.street_id)
+    roster.remove(session=db(), membership=membership)
+    db().commit()
+    flash(f"Removed from {street.name}. Nothing more goes to them from this street.", "ok")
+    return redirect(url_for("web.street", street_id=street.id))
+
+
+def _check(text: str) -> imports.Checked:
+    """imports.check, plus: a street coordinator imports only into their own streets."""
+    checked = imports.check(db(), text)
+    kept = []
+    for row in checked.rows:
+        if g.scope.allows(row.street.id):
+            kept.append(row)
+        else:
+            checked.errors.append(f"line {row.line}: {row.street.name} is not one of your streets")
+    checked.rows = kept
+    checked.errors.sort(key=lambda e: int(e.split(":")[0].removeprefix("line ")) if e.startswith("line ") else 0)
+    return checked
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@login_required
+def import_members():
+    form = ImportForm()
+    if form.validate_on_submit():
+        raw = form.file.data.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            form.file.errors.append("The file is not UTF-8 text. Save it from the spreadsheet as 'CSV UTF-8'.")
+        else:
+            checked = _check(text)
+            confirm = ImportConfirmForm(formdata=None, content=text)
+            return render_template("web/import_preview.html", checked=checked, confirm=confirm)
+    return render_template("web/import.html", form=form), 400 if form.errors else 200
+
+
+@bp.post("/import/confirm")
+@login_required
+def import_confirm():
+    form = ImportConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    checked = _check(form.content.data)  # checked again: streets or members may have changed meanwhile
+    if checked.errors:
+        flash("Nothing was imported: the file has errors.", "error")
+        return render_template("web/import_preview.html", checked=checked, confirm=form), 400
+    count = imports.apply(db(), checked)
+    db().commit()
+    flash(f"Imported {count} member{'s' if count != 1 else ''}. They are active at once.", "ok")
+    return redirect(url_for("web.streets"))
