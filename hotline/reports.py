@@ -172,7 +172,8 @@ def broadcast(*, session: Session, config, report: Report, streets: list[Street]
             "report_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
             "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
         ]
-        result = session.execute(insert(Delivery).from_select(columns, rows))
+        # preserve_rowcount: psycopg's driver reports -1 for INSERT … SELECT unless asked to keep it.
+        result = session.execute(insert(Delivery).from_select(columns, rows).execution_options(preserve_rowcount=True))
         total += result.rowcount
     return total
 
