@@ -204,13 +204,40 @@ def db():
     """Database schema."""
 
 
+def _engine():
+    """The configured database without building the app (which would bring the schema to head itself)."""
+    from pathlib import Path
+
+    from hotline import config as config_module
+    from hotline.db import make_engine
+
+    try:
+        return make_engine(config_module.load(Path.cwd() / "instance").database_url)
+    except ValueError as exc:  # ConfigError
+        raise click.ClickException(str(exc)) from exc
+
+
 @db.command("upgrade")
 def db_upgrade():
+    """Apply the migrations the database has not had yet (alembic upgrade head)."""
     from hotline.db import upgrade
 
-    app = _app()
-    upgrade(runtime_engine(app))
-    click.echo("database is up to date")
+    engine = _engine()
+    outcome = upgrade(engine)
+    engine.dispose()
+    click.echo({"current": "database was already up to date"}.get(outcome, f"database is up to date ({outcome})"))
+
+
+@db.command("revision")
+@click.argument("message")
+@click.option("--rev-id", help="the new revision's id (default: random)")
+def db_revision(message, rev_id):
+    """For developers: write a migration from the models' difference with this up-to-date database."""
+    from hotline import migrations
+
+    engine = _engine()
+    migrations.revision(engine, message, rev_id)
+    engine.dispose()
 
 
 def runtime_engine(app):

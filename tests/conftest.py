@@ -33,14 +33,15 @@ def _database_url(tmp_path) -> str:
 
 
 def _fresh(url: str) -> None:
+    """An empty PostgreSQL database (tables, the migration record, the job store); create_app migrates it."""
     if url.startswith("postgresql"):
-        from hotline.db import create_schema, make_engine
+        from sqlalchemy import text
+
+        from hotline.db import make_engine
 
         engine = make_engine(url)
-        from hotline import models  # noqa: F401
-
-        SQLModel.metadata.drop_all(engine)
-        create_schema(engine)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
 
 
@@ -192,3 +193,11 @@ def add_members(session, street: Street, numbers: list[str], *, alerts=AlertChan
     for number in numbers:
         members.add(session, number, street, alerts=alerts, active=True)
     session.commit()
+
+
+@pytest.fixture
+def empty_database_url(tmp_path) -> str:
+    """The suite's database, emptied (PostgreSQL), or a new SQLite file: nothing in it yet."""
+    url = _database_url(tmp_path)
+    _fresh(url)
+    return url
