@@ -28,6 +28,13 @@ def _start_dispatcher(app):
     return rt.dispatcher
 
 
+def _start_scheduler(app):
+    """Scheduled jobs: only in `serve` and `worker`, never in create_app (gunicorn would run one per worker)."""
+    from hotline.jobs import Scheduler
+
+    return Scheduler(app.extensions["hotline"]).start()
+
+
 @click.group()
 def main():
     """Street Watch hotline."""
@@ -43,11 +50,13 @@ def serve(host, port):
     app = _app()
     config = app.extensions["hotline"].config
     dispatcher = _start_dispatcher(app)
+    scheduler = _start_scheduler(app)
     mode = "SIMULATOR mode: nothing is sent" if config.simulator else "Twilio mode"
     click.echo(f"hotline on http://{host}:{port}/ ({mode}; database {config.database_url.split('@')[-1]})")
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        scheduler.stop()
         dispatcher.stop()
 
 
@@ -77,10 +86,14 @@ def worker():
     """The dispatcher (and scheduled jobs): sends what the web process wrote to the outbox."""
     app = _app()
     dispatcher = _start_dispatcher(app)
+    scheduler = _start_scheduler(app)
     click.echo(f"hotline worker sending at {dispatcher.config.send_rate}/s")
+    sys.stdout.flush()
 
     def _stop(_signum, _frame):
+        scheduler.stop()
         dispatcher.stop()
+        click.echo(f"hotline worker stopped: {dispatcher.summary()}")
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _stop)

@@ -163,3 +163,21 @@ def alert_call(scheme: str, street: str, local_time: datetime, text: str) -> str
 
 def sorry_try_later() -> str:
     return f"Sorry, the hotline could not take your message just now. Please try again in a minute. {EMERGENCY}"
+
+
+# --- coordinators ------------------------------------------------------------------------
+
+
+def digest(scheme: str, *, new_reports: int, held: int, pending: int, failed: int, url: str | None = None) -> str:
+    """The daily SMS to a coordinator: only the numbers that need them, and where to look."""
+    parts = []
+    if new_reports:
+        parts.append(f"{_plural(new_reports, 'new report')}")
+    if held:
+        parts.append(f"{held} held for you to send or drop")
+    if pending:
+        parts.append(f"{pending} waiting to join")
+    if failed:
+        parts.append(f"{_plural(failed, 'alert')} not delivered")
+    where = f" {url}" if url else ""
+    return f"{scheme} daily: {'; '.join(parts)}.{where}"
