@@ -64,12 +64,8 @@ def current(connection: Connection) -> str | None:
 
 
 @contextmanager
-def _one_at_a_time(engine: Engine, connection: Connection) -> Iterator[None]:
-    if engine.dialect.name == "postgresql":
-        # Held until this transaction ends, so the next process reads the schema this one committed.
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        yield
-        return
+def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
+    """Held around the whole transaction, commit included, so the next process sees the finished schema."""
     database = engine.url.database
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
@@ -79,10 +75,17 @@ def _one_at_a_time(engine: Engine, connection: Connection) -> Iterator[None]:
         yield
 
 
+def _advisory_lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Held until this transaction ends, so the next process reads the schema this one committed.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
 def upgrade(engine: Engine) -> str:
     """Bring the schema to head; returns what happened: "current", "upgraded" or "stamped"."""
     url = engine.url.render_as_string(hide_password=False)
-    with engine.begin() as connection, _one_at_a_time(engine, connection):
+    with _sqlite_file_lock(engine), engine.begin() as connection:
+        _advisory_lock(connection)
         config = alembic_config(url, connection)
         revision = current(connection)
         if revision is not None and revision == head():
