@@ -28,6 +28,13 @@ def _start_dispatcher(app):
     return rt.dispatcher
 
 
+def _log_to_console():
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our jobs log their own summary
+
+
 def _start_scheduler(app):
     """Scheduled jobs: only in `serve` and `worker`, never in create_app (gunicorn would run one per worker)."""
     from hotline.jobs import Scheduler
@@ -47,6 +54,7 @@ def serve(host, port):
     """Web, webhooks and dispatcher in one process (embedded SQLite unless configured)."""
     from werkzeug.serving import run_simple
 
+    _log_to_console()
     app = _app()
     config = app.extensions["hotline"].config
     dispatcher = _start_dispatcher(app)
@@ -77,13 +85,16 @@ def web(host, port, workers):
         def load(self):
             return _app()
 
-    _app()  # fail fast on bad configuration, and create the schema once before workers start
+    # Fail fast on bad configuration, and bring the schema up to date once before workers start;
+    # each worker then builds its own app (and engine) after the fork.
+    _app().extensions["hotline"].engine.dispose()
     Gunicorn().run()
 
 
 @main.command()
 def worker():
     """The dispatcher (and scheduled jobs): sends what the web process wrote to the outbox."""
+    _log_to_console()
     app = _app()
     dispatcher = _start_dispatcher(app)
     scheduler = _start_scheduler(app)
