@@ -33,6 +33,7 @@ def _log_to_console():
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our jobs log their own summary
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _start_scheduler(app):
@@ -61,6 +62,7 @@ def serve(host, port):
     scheduler = _start_scheduler(app)
     mode = "SIMULATOR mode: nothing is sent" if config.simulator else "Twilio mode"
     click.echo(f"hotline on http://{host}:{port}/ ({mode}; database {config.database_url.split('@')[-1]})")
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))  # stop as cleanly as on Ctrl-C
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:

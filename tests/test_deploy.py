@@ -144,3 +144,18 @@ def _healthy(base: str) -> bool:
     except requests.RequestException:
         time.sleep(0.2)
         return False
+
+
+@pytest.mark.slow
+def test_serve_runs_web_dispatcher_and_scheduler_in_one_process_on_sqlite_by_default(tmp_path):
+    port = free_port()
+    serve = HotlineProcess(["serve", "--port", str(port)], env={"HOTLINE_SECRET_KEY": "test-secret"}, cwd=tmp_path, name="serve")
+    try:
+        serve.wait_for("scheduler running")
+        wait_until(lambda: _healthy(f"http://127.0.0.1:{port}"), 30, "/healthz")
+        answer = requests.post(f"http://127.0.0.1:{port}/twilio/sms", data={"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "b" * 32}, timeout=10)
+        assert answer.status_code == 200 and "JOIN" in answer.text  # simulator mode: no signature needed
+    finally:
+        code = serve.stop()
+    assert code == 0, serve.output
+    assert (tmp_path / "instance" / "hotline.db").exists()  # first start made the SQLite database itself

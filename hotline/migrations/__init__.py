@@ -70,6 +70,7 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
+    Path(database).parent.mkdir(parents=True, exist_ok=True)  # the instance folder, on a first start
     with open(f"{database}.migrate-lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
         yield
