@@ -86,7 +86,7 @@ def _secret_key(instance_path: Path) -> str:
     key = secrets.token_hex(32)
     # Several gunicorn workers may get here at once: write aside, then link into place, which only
     # one of them can do; the others read the winner's key, so every worker signs with the same one.
-    draft = instance_path / f".secret_key.{os.getpid()}"
+    draft = instance_path / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
     draft.write_text(key)
     draft.chmod(0o600)
     try:
