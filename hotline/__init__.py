@@ -18,7 +18,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from hotline import config as config_module
     from hotline import health, webhooks
     from hotline.carrier import make_carrier
-    from hotline.db import create_schema, make_engine
+    from hotline.db import make_engine, upgrade
     from hotline.runtime import Runtime
 
     instance = Path(instance_path or Path.cwd() / "instance").resolve()
@@ -36,7 +36,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
         TESTING=config.testing,
     )
     engine = make_engine(config.database_url)
-    create_schema(engine)
+    upgrade(engine)  # first start creates the schema; several processes starting at once take turns
     app.extensions["hotline"] = Runtime(config=config, engine=engine, carrier=make_carrier(config, engine))
 
     csrf = CSRFProtect(app)

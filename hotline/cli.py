@@ -28,6 +28,21 @@ def _start_dispatcher(app):
     return rt.dispatcher
 
 
+def _log_to_console():
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our jobs log their own summary
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _start_scheduler(app):
+    """Scheduled jobs: only in `serve` and `worker`, never in create_app (gunicorn would run one per worker)."""
+    from hotline.jobs import Scheduler
+
+    return Scheduler(app.extensions["hotline"]).start()
+
+
 @click.group()
 def main():
     """Street Watch hotline."""
@@ -41,19 +56,23 @@ def serve(host, port, with_demo):
     """Web, webhooks and dispatcher in one process (embedded SQLite unless configured)."""
     from werkzeug.serving import run_simple
 
+    _log_to_console()
     app = _app()
     config = app.extensions["hotline"].config
     seeded = _seed_demo(app) if with_demo else None
     dispatcher = _start_dispatcher(app)
+    scheduler = _start_scheduler(app)
     mode = "SIMULATOR mode: nothing is sent" if config.simulator else "Twilio mode"
     click.echo(f"hotline on http://{host}:{port}/ ({mode}; database {config.database_url.split('@')[-1]})")
     if config.simulator:
         click.echo(f"pretend phones: http://{host}:{port}/simulator")
     if seeded:
         click.echo(seeded)
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))  # stop as cleanly as on Ctrl-C
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
     finally:
+        scheduler.stop()
         dispatcher.stop()
 
 
@@ -74,19 +93,26 @@ def web(host, port, workers):
         def load(self):
             return _app()
 
-    _app()  # fail fast on bad configuration, and create the schema once before workers start
+    # Fail fast on bad configuration, and bring the schema up to date once before workers start;
+    # each worker then builds its own app (and engine) after the fork.
+    _app().extensions["hotline"].engine.dispose()
     Gunicorn().run()
 
 
 @main.command()
 def worker():
     """The dispatcher (and scheduled jobs): sends what the web process wrote to the outbox."""
+    _log_to_console()
     app = _app()
     dispatcher = _start_dispatcher(app)
+    scheduler = _start_scheduler(app)
     click.echo(f"hotline worker sending at {dispatcher.config.send_rate}/s")
+    sys.stdout.flush()
 
     def _stop(_signum, _frame):
+        scheduler.stop()
         dispatcher.stop()
+        click.echo(f"hotline worker stopped: {dispatcher.summary()}")
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, _stop)
@@ -226,13 +252,40 @@ def db():
     """Database schema."""
 
 
+def _engine():
+    """The configured database without building the app (which would bring the schema to head itself)."""
+    from pathlib import Path
+
+    from hotline import config as config_module
+    from hotline.db import make_engine
+
+    try:
+        return make_engine(config_module.load(Path.cwd() / "instance").database_url)
+    except ValueError as exc:  # ConfigError
+        raise click.ClickException(str(exc)) from exc
+
+
 @db.command("upgrade")
 def db_upgrade():
+    """Apply the migrations the database has not had yet (alembic upgrade head)."""
     from hotline.db import upgrade
 
-    app = _app()
-    upgrade(runtime_engine(app))
-    click.echo("database is up to date")
+    engine = _engine()
+    outcome = upgrade(engine)
+    engine.dispose()
+    click.echo({"current": "database was already up to date"}.get(outcome, f"database is up to date ({outcome})"))
+
+
+@db.command("revision")
+@click.argument("message")
+@click.option("--rev-id", help="the new revision's id (default: random)")
+def db_revision(message, rev_id):
+    """For developers: write a migration from the models' difference with this up-to-date database."""
+    from hotline import migrations
+
+    engine = _engine()
+    migrations.revision(engine, message, rev_id)
+    engine.dispose()
 
 
 def runtime_engine(app):

@@ -88,8 +88,17 @@ def _secret_key(instance_path: Path) -> str:
         return path.read_text().strip()
     instance_path.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    path.write_text(key)
-    path.chmod(0o600)
+    # Several gunicorn workers may get here at once: write aside, then link into place, which only
+    # one of them can do; the others read the winner's key, so every worker signs with the same one.
+    draft = instance_path / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+    draft.write_text(key)
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        draft.unlink()
     return key
 
 

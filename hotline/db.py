@@ -76,6 +76,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema up to date (creates missing tables; Alembic migrations replace this)."""
-    create_schema(engine)
+def upgrade(engine: Engine) -> str:
+    """Bring the schema to the latest migration, one process at a time (see hotline/migrations)."""
+    from hotline import migrations
+
+    return migrations.upgrade(engine)

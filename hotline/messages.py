@@ -476,3 +476,20 @@ def coordinator_report_unknown(ref: str) -> str:
 
 def coordinator_report_needs_text(ref: str) -> str:
     return f"Report {ref} is a recording with no text. Type what it says on the web log to send it."
+
+# --- coordinators ------------------------------------------------------------------------
+
+
+def digest(scheme: str, *, new_reports: int, held: int, pending: int, failed: int, url: str | None = None) -> str:
+    """The daily SMS to a coordinator: only the numbers that need them, and where to look."""
+    parts = []
+    if new_reports:
+        parts.append(f"{_plural(new_reports, 'new report')}")
+    if held:
+        parts.append(f"{held} held for you to send or drop")
+    if pending:
+        parts.append(f"{pending} waiting to join")
+    if failed:
+        parts.append(f"{_plural(failed, 'alert')} not delivered")
+    where = f" {url}" if url else ""
+    return f"{scheme} daily: {'; '.join(parts)}.{where}"

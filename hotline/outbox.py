@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -264,6 +265,11 @@ class Dispatcher:
         self.lock = threading.Lock()
         self._wake, self._stop = threading.Event(), threading.Event()
         self.thread: threading.Thread | None = None
+        self.outcomes: Counter[str] = Counter()  # what this process's sends came to: accepted, retry …
+
+    def summary(self) -> str:
+        with self.lock:
+            return ", ".join(f"{count} {outcome}" for outcome, count in sorted(self.outcomes.items())) or "nothing sent"
 
     def wake(self) -> None:
         self._wake.set()
@@ -326,10 +332,12 @@ class Dispatcher:
         return len(ids)
 
     def _send(self, channel: Channel, pacer: Pacer, delivery_id: int) -> None:
+        outcome = "error"
         try:
-            send_one(engine=self.engine, carrier=self.carrier, config=self.config, delivery_id=delivery_id, pacer=pacer)
+            outcome = send_one(engine=self.engine, carrier=self.carrier, config=self.config, delivery_id=delivery_id, pacer=pacer)
         except Exception:
             log.exception("sending delivery %s failed; its lease will run out and it will be retried", delivery_id)
         finally:
             with self.lock:
+                self.outcomes[outcome] += 1
                 self.in_flight[channel] -= 1

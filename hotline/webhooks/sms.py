@@ -28,7 +28,7 @@ def incoming_sms():
     except phones.InvalidPhone:
         log.info("ignored an SMS from a sender we cannot answer (MessageSid %s)", sid)
         return sms_reply(None)
-    body = request.form.get("Body", "")
+    body = request.form.get("Body", "").replace("\x00", "")  # PostgreSQL text cannot hold NUL; no handset sends one
     rt = runtime.current()
     try:
         reply = _receive(rt, sender, body, sid)

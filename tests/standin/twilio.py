@@ -55,15 +55,21 @@ class Request:
     at: float
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # a burst of sends must not overflow the listen backlog
+
+
 def _now_rfc2822() -> str:
     return format_datetime(datetime.now(timezone.utc))
 
 
 class TwilioStandIn:
-    def __init__(self, account_sid: str, auth_token: str, *, callbacks: bool = True, callback_delay: float = 0.05):
+    def __init__(self, account_sid: str, auth_token: str, *, status_callbacks: bool = True, callback_delay: float = 0.05,
+                 latency: float = 0.0):
         self.account_sid, self.auth_token = account_sid, auth_token
-        self.faults = Faults()
-        self.callbacks, self.callback_delay = callbacks, callback_delay
+        self.faults = Faults(latency=latency)
+        self.callbacks, self.callback_delay = status_callbacks, callback_delay
         self.messages: list[dict] = []  # accepted messages, oldest first
         self.calls: list[dict] = []
         self.requests: list[Request] = []
@@ -83,8 +89,7 @@ class TwilioStandIn:
             self._pattern = itertools.cycle(self.faults.pattern)
 
     def start(self) -> "TwilioStandIn":
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -93,6 +98,21 @@ class TwilioStandIn:
             self._server.shutdown()
             self._server.server_close()
         self._callback_pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> "TwilioStandIn":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def callback_errors(self) -> list[int]:
+        with self._lock:
+            return [code for code in self.callback_results if not 200 <= code < 300]
+
+    def posts(self) -> list["Request"]:
+        with self._lock:
+            return [r for r in self.requests if r.method == "POST"]
 
     @property
     def url(self) -> str:
@@ -228,6 +248,7 @@ class TwilioStandIn:
                     return
                 query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
                 with standin._lock:
+                    standin.requests.append(Request("GET", kind, query.get("To"), "lookup", time.monotonic()))
                     items = list(reversed(standin.messages if kind == "Messages" else standin.calls))
                 items = [i for i in items if i["to"] == query.get("To", i["to"]) and (i["from"] or "") == query.get("From", i["from"] or "")]
                 size = int(query.get("PageSize", 50))

@@ -1,0 +1,22 @@
+# The hotline's image: one image for both `hotline web` (gunicorn) and `hotline worker`.
+# docker-compose.yml runs it beside PostgreSQL; see README, "Running it in production".
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY . .
+# Editable, so templates/ and static/ beside the package are found where create_app looks for them.
+RUN pip install -e . \
+    && useradd --system --home-dir /app --shell /usr/sbin/nologin hotline \
+    && mkdir -p /app/instance \
+    && chown hotline /app/instance
+USER hotline
+
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+    CMD python -c "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
+CMD ["hotline", "web", "--host", "0.0.0.0", "--port", "8000", "--workers", "3"]

@@ -1,0 +1,81 @@
+"""Keeping only what the scheme may keep: expiring unanswered JOINs, redacting old reports, erasing opted-out numbers.
+
+Sightings are criminal-offence data under UK GDPR. After HOTLINE_RETENTION_DAYS a report keeps its row
+(street, time, channel, state, delivery counts: the log's and the overview's numbers stay right) but
+loses what it said, its recording, its reporter's number and the alert bodies sent for it. A number that
+opted out and stayed out for ERASE_OPTED_OUT_AFTER is removed everywhere it was stored.
+Each function changes rows set-wise and leaves the commit to its caller (the job).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, update
+from sqlmodel import Session, select
+
+from hotline.models import Coordinator, Delivery, Member, Membership, MembershipStatus, Report, SimulatedMessage
+
+ERASE_OPTED_OUT_AFTER = timedelta(days=30)
+ERASED_PHONE = ""  # Delivery.phone cannot be NULL; an empty number masks as "—"
+
+
+def _run(session: Session, statement) -> int:
+    # preserve_rowcount: psycopg reports -1 for some statements unless asked to keep the count.
+    return session.execute(statement.execution_options(synchronize_session=False, preserve_rowcount=True)).rowcount
+
+
+def expire_pending(*, session: Session, config, now: datetime) -> int:
+    """JOINs nobody approved within HOTLINE_PENDING_DAYS become `expired`; the resident may JOIN again."""
+    cutoff = now - timedelta(days=config.pending_days)
+    return _run(
+        session,
+        update(Membership)
+        .where(Membership.status == MembershipStatus.PENDING.value, Membership.joined_at < cutoff)
+        .values(status=MembershipStatus.EXPIRED.value, decided_at=now),
+    )
+
+
+def redact_old_reports(*, session: Session, config, now: datetime) -> dict:
+    """Blank what old reports said (text or transcript, recording, reporter's number, alert bodies); keep the rows."""
+    cutoff = now - timedelta(days=config.retention_days)
+    old = select(Report.id).where(Report.created_at < cutoff, Report.redacted_at.is_(None))
+    ids = list(session.exec(old))
+    deliveries = 0
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        deliveries += _run(session, update(Delivery).where(Delivery.report_id.in_(batch)).values(body=""))
+        _run(
+            session,
+            update(Report).where(Report.id.in_(batch)).values(text=None, recording_url=None, phone=None, redacted_at=now),
+        )
+    simulated = _run(session, delete(SimulatedMessage).where(SimulatedMessage.created_at < cutoff))
+    return {"reports": len(ids), "deliveries": deliveries, "simulated": simulated}
+
+
+def erase_opted_out(*, session: Session, now: datetime) -> int:
+    """Remove every trace of numbers opted out for ERASE_OPTED_OUT_AFTER: member, memberships, the number
+    on their reports and deliveries. The rows of reports and deliveries stay, as counts."""
+    staff = select(Coordinator.phone).where(Coordinator.phone.is_not(None))  # their opt-out must outlive 30 days
+    gone = list(
+        session.exec(
+            select(Member.id, Member.phone).where(Member.opted_out_at < now - ERASE_OPTED_OUT_AFTER, Member.phone.not_in(staff))
+        )
+    )
+    for start in range(0, len(gone), 500):
+        ids = [member_id for member_id, _ in gone[start : start + 500]]
+        numbers = [phone for _, phone in gone[start : start + 500]]
+        _run(
+            session,
+            update(Delivery)
+            .where(or_(Delivery.member_id.in_(ids), Delivery.phone.in_(numbers)))
+            .values(member_id=None, phone=ERASED_PHONE),
+        )
+        _run(
+            session,
+            update(Report).where(or_(Report.member_id.in_(ids), Report.phone.in_(numbers))).values(member_id=None, phone=None),
+        )
+        _run(session, delete(SimulatedMessage).where(SimulatedMessage.to.in_(numbers)))
+        _run(session, delete(Membership).where(Membership.member_id.in_(ids)))
+        _run(session, delete(Member).where(Member.id.in_(ids)))
+    return len(gone)
