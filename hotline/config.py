@@ -65,7 +65,7 @@ class Config:
     sms_validity_seconds: int = 3600
     max_send_attempts: int = 6
     dispatch_lease_seconds: float = 30
-    dispatch_poll_seconds: float = 0.25
+    dispatch_poll_seconds: float = 0.1  # a separate worker learns of new deliveries this quickly
     rest_timeout_seconds: float = 10.0
     retry_base_seconds: float = 5.0
     testing: bool = False
