@@ -1,0 +1,27 @@
+"""The benchmarks' CI-sized runs, so the scripts in bench/ never rot (the full runs are manual)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from bench import fanout, webhook
+
+pytestmark = pytest.mark.slow
+
+
+def test_webhook_benchmark_smoke_run(capsys):
+    if not shutil.which("wrk"):
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("wrk is missing: apt-get install wrk (.ci/run installs it)")
+        pytest.skip("wrk is not installed (apt-get install wrk)")
+    assert webhook.main(["--smoke"]) == 0
+    table = capsys.readouterr().out
+    assert "| members | app req/s |" in table and "| 10 |" in table
+
+
+def test_fanout_benchmark_smoke_run(capsys):
+    assert fanout.main(["--smoke"]) == 0  # non-zero: a duplicate, or more than the rate in some second
+    assert "| 60 | 50 |" in capsys.readouterr().out
