@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, insert, literal, select as core_select, update
 from sqlmodel import Session, select
 
-from hotline import fanout, messages, reports, segments
+from hotline import fanout, messages, segments
 from hotline.coordinators import Scope
 from hotline.db import UTCDateTime, utcnow
 from hotline.models import (

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 import pytest
 import responses
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from hotline import create_app, members

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import insert
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from hotline import fanout, outbox
 from hotline.models import Delivery, Member, Membership, Report

@@ -10,7 +10,7 @@ import signal
 import time
 
 import pytest
-from sqlmodel import Session, func, select
+from sqlmodel import Session, select
 
 from hotline.db import make_engine
 from hotline.models import Delivery, DeliveryState

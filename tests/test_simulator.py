@@ -19,7 +19,6 @@ from hotline.models import (
     DeliveryState,
     Member,
     Membership,
-    MembershipStatus,
     Report,
     SimulatedMessage,
     SimulatedPhone,

@@ -4,7 +4,6 @@ through Debian's Chromium (/usr/bin/chromium; never `playwright install`)."""
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 
 import pytest

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from sqlmodel import Session, select
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from hotline import members
-from hotline.models import Delivery, DeliveryState, Member, Membership
+from hotline import phones
+from hotline.models import Delivery, DeliveryState
 from hotline.simulator import demo
 from tests.browser.simulator.conftest import screenshot_path
 
@@ -37,16 +37,24 @@ def text_from(card, body):
 
 def seed_demo(live):
     with Session(live.rt.engine) as session:
-        demo.seed(session)
+        login = demo.seed(session)
         session.commit()
+    return login
 
 
-def approve(live, number):
-    """Approval by a coordinator; the web log's approvals page is another room's, so the domain call here."""
-    with Session(live.rt.engine) as session:
-        membership = session.exec(select(Membership).join(Member).where(Member.phone == number)).one()
-        members.decide(session, membership, approve=True)
-        session.commit()
+def log_in(page, live, login):
+    page.goto(live.url + "/login")
+    page.fill("input[name=email]", login.email)
+    page.fill("input[name=password]", login.password)
+    page.click("button[type=submit]")
+    page.wait_for_url(live.url + "/")
+
+
+def approve_in_the_log(page, live, number):
+    """The coordinator's one click on the approvals page, in a second tab as a coordinator would."""
+    page.goto(live.url + "/approvals")
+    page.locator("tr", has_text=phones.mask(number)).locator("button:text('Approve')").click()
+    page.locator(".flash-ok").wait_for()
 
 
 def wait_for_deliveries(live, expected: int, timeout: float = 10.0) -> list[Delivery]:
@@ -60,7 +68,9 @@ def wait_for_deliveries(live, expected: int, timeout: float = 10.0) -> list[Deli
 
 
 def test_a_neighbour_joins_reports_and_the_street_hears_it(live, page):
-    seed_demo(live)
+    login = seed_demo(live)
+    coordinator = page.context.new_page()
+    log_in(coordinator, live, login)
     page.goto(live.url + "/simulator")
     expect(page.locator(".simulator-banner")).to_contain_text("nothing is sent")
     expect(page.locator("article.phone")).to_have_count(len(demo.MEMBERS))
@@ -73,7 +83,8 @@ def test_a_neighbour_joins_reports_and_the_street_hears_it(live, page):
 
     text_from(newcomer, "JOIN Clayhall")
     expect(newcomer.locator(".thread .incoming").last).to_contain_text("with a coordinator")
-    approve(live, NEWCOMER)
+    approve_in_the_log(coordinator, live, NEWCOMER)
+    expect(newcomer.locator(".thread .incoming").last).to_contain_text("You're now in Clayhall Avenue Watch")
 
     text_from(newcomer, REPORT)
     expect(newcomer.locator(".thread .incoming").last).to_contain_text("sent to 4 neighbours")
@@ -95,9 +106,15 @@ def test_a_neighbour_joins_reports_and_the_street_hears_it(live, page):
     landline.locator(".hangup").click()  # hangs up, or closes a call whose TwiML has ended it
     expect(landline.locator(".call-log li").first).to_have_attribute("data-status", "completed")
 
-    delivered = wait_for_deliveries(live, expected=4)
+    delivered = [d for d in wait_for_deliveries(live, expected=5) if d.report_id is not None]
     assert sorted(d.phone for d in delivered) == sorted([*CLAYHALL_MOBILES, CLAYHALL_LANDLINE])
     assert {d.state for d in delivered} == {DeliveryState.DELIVERED}
+
+    coordinator.goto(live.url + "/")  # the log: the report, and its four deliveries delivered
+    row = coordinator.locator("tr", has_text=REPORT)
+    expect(row).to_contain_text("4/4 delivered")
+    expect(row).to_contain_text("Clayhall Avenue")
+    expect(row).not_to_contain_text("900555")  # the reporter is masked
     assert page.problems == []  # no script errors, nothing refused by the Content-Security-Policy
 
 
