@@ -69,8 +69,15 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--members", type=int, help="one street of this size only (with --rate and --latency)")
+    parser.add_argument("--rate", type=float, default=10)
+    parser.add_argument("--latency", type=float, default=0.15, help="seconds the stand-in API takes to answer")
     args = parser.parse_args(argv)
-    plans = [(60, 50, 0.15, 1), (4, 1, 0.15, 1)] if args.smoke else [(500, 100, 0.15, args.runs), (21, 1, 0.15, 1), (101, 10, 0.15, 1)]
+    plans = [(500, 100, 0.15, args.runs), (21, 1, 0.15, 1), (101, 10, 0.15, 1)]
+    if args.smoke:
+        plans = [(60, 50, 0.15, 1), (4, 1, 0.15, 1)]
+    elif args.members:
+        plans = [(args.members, args.rate, args.latency, args.runs)]
     rows = []
     for members, rate, latency, runs in plans:
         for run in range(runs):
