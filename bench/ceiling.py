@@ -1,13 +1,35 @@
-"""The ceiling for the webhook benchmark: bare Flask answering /twilio/sms with fixed TwiML."""
+"""The ceilings for the webhook benchmark, served by the same gunicorn as the app:
 
-from flask import Flask, Response
+- POST /twilio/sms: bare Flask answering fixed TwiML (the framework's ceiling);
+- POST /write/sms: the same plus one committed INSERT into the app's database (the price of durability).
+"""
+
+import os
+
+from flask import Flask, Response, request
+from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, insert
 from twilio.twiml.messaging_response import MessagingResponse
 
 app = Flask(__name__)
+_engine = create_engine(os.environ["HOTLINE_DATABASE_URL"]) if os.environ.get("HOTLINE_DATABASE_URL") else None
+_inbox = Table("bench_inbox", MetaData(), Column("id", Integer, primary_key=True), Column("body", Text))
+if _engine is not None:
+    _inbox.create(_engine, checkfirst=True)
+
+
+def _reply() -> Response:
+    response = MessagingResponse()
+    response.message("Thanks, report R1 sent to 9 neighbours. Emergency? Call 999")
+    return Response(str(response), mimetype="text/xml")
 
 
 @app.post("/twilio/sms")
 def sms():
-    response = MessagingResponse()
-    response.message("Thanks, report R1 sent to 9 neighbours. Emergency? Call 999")
-    return Response(str(response), mimetype="text/xml")
+    return _reply()
+
+
+@app.post("/write/sms")
+def sms_with_one_write():
+    with _engine.begin() as connection:
+        connection.execute(insert(_inbox).values(body=request.form.get("Body", "")))
+    return _reply()

@@ -78,7 +78,7 @@ def seed(workdir: Path, environ: dict, size: int) -> list[str]:
     return numbers
 
 
-def lua_script(path: Path, numbers: list[str], count: int, run: int) -> None:
+def lua_script(path: Path, numbers: list[str], count: int, run: int, target: str = "/twilio/sms") -> None:
     """`count` signed requests; wrk threads take interleaved slices so no MessageSid repeats."""
     validator = RequestValidator(AUTH_TOKEN)
     bodies, signatures = [], []
@@ -93,13 +93,14 @@ def lua_script(path: Path, numbers: list[str], count: int, run: int) -> None:
     path.write_text(
         "local bodies = {" + ",".join(map(quote, bodies)) + "}\n"
         "local sigs = {" + ",".join(map(quote, signatures)) + "}\n"
+        f"PATH = '{target}'\n"
         "local counter = 0\n"
         "function setup(thread) thread:set('tid', counter); counter = counter + 1 end\n"
         "function init(args) idx = tid end\n"
         "function request()\n"
         "  local k = (idx % #bodies) + 1\n"
         "  idx = idx + 2\n"
-        "  return wrk.format('POST', '/twilio/sms', {['Content-Type'] = 'application/x-www-form-urlencoded',"
+        "  return wrk.format('POST', PATH, {['Content-Type'] = 'application/x-www-form-urlencoded',"
         " ['X-Twilio-Signature'] = sigs[k]}, bodies[k])\n"
         "end\n"
     )
@@ -168,10 +169,13 @@ def measure(size: int, args) -> list[dict]:
             lua_script(script, numbers, args.requests, run + 1000)
             top = wrk(ceiling_port, script, args.seconds, args.connections)
             real = wrk(app_port, script, args.seconds, args.connections)
-            rows.append({"size": size, "run": run, "ceiling": top, "app": real, "ratio": real["rps"] / top["rps"]})
+            write_script = workdir / f"run{run}-write.lua"
+            lua_script(write_script, numbers, 2000, run, target="/write/sms")
+            write = wrk(ceiling_port, write_script, args.seconds, args.connections)
+            rows.append({"size": size, "run": run, "ceiling": top, "app": real, "write": write, "ratio": real["rps"] / top["rps"]})
             print(f"size {size:>6} run {run}: app {real['rps']:7.0f} req/s p50 {real['p50']:5.1f} ms p99 {real['p99']:5.1f} ms"
-                  f" | ceiling {top['rps']:7.0f} req/s p99 {top['p99']:5.1f} ms | ratio {rows[-1]['ratio']:.2f}"
-                  f" | non-2xx {real['non2xx']}", flush=True)
+                  f" | ceiling {top['rps']:7.0f} req/s p99 {top['p99']:5.1f} ms | one write {write['rps']:6.0f} req/s"
+                  f" | ratio {rows[-1]['ratio']:.2f} | non-2xx {real['non2xx']}", flush=True)
     finally:
         stop(app)
         stop(ceiling)
@@ -196,13 +200,14 @@ def main(argv=None) -> int:
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     rows = [row for size in args.sizes for row in measure(size, args)]
-    print("\n| members | app req/s | app p50 ms | app p99 ms | ceiling req/s | ratio |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("\n| members | app req/s | app p50 ms | app p99 ms | ceiling req/s | ratio | one-write req/s | one-write p99 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         mine = [r for r in rows if r["size"] == size]
         med = lambda key, side: statistics.median(r[side][key] for r in mine)  # noqa: E731
         print(f"| {size:,} | {med('rps', 'app'):.0f} | {med('p50', 'app'):.1f} | {med('p99', 'app'):.1f} |"
-              f" {med('rps', 'ceiling'):.0f} | {statistics.median(r['ratio'] for r in mine):.2f} |")
+              f" {med('rps', 'ceiling'):.0f} | {statistics.median(r['ratio'] for r in mine):.2f} |"
+              f" {med('rps', 'write'):.0f} | {med('p99', 'write'):.1f} |")
     failures = sum(r["app"]["non2xx"] for r in rows)
     return 1 if failures else 0
 
