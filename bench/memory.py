@@ -42,8 +42,14 @@ def reset_peaks(pids: list[int]) -> None:
 
 
 def peak_growth(before: dict[int, float]) -> float:
-    """The largest rise of any process's peak RSS over its RSS in `before` (MB)."""
-    return max(peak_mb(pid) - rss for pid, rss in before.items())
+    """The largest rise of any process's peak RSS over its RSS in `before` (MB); a process gone since is skipped."""
+    rises = []
+    for pid, rss in before.items():
+        try:
+            rises.append(peak_mb(pid) - rss)
+        except OSError:
+            continue
+    return max(rises, default=float("nan"))
 
 
 class Sampler:
