@@ -65,6 +65,14 @@ def visible_streets(session: Session, scope: Scope) -> list[Street]:
     return list(session.exec(query))
 
 
+def street_choices(session: Session, scope: Scope) -> list:
+    """(id, name) rows of the scope's streets by name: a filter's choices, cheap for a scheme of thousands of streets."""
+    query = select(Street.id, Street.name).order_by(Street.name)
+    if not scope.everything:
+        query = query.where(Street.id.in_(scope.street_ids or [-1]))
+    return list(session.exec(query))
+
+
 def _recent_failures(session: Session, column, value: str, now: datetime) -> tuple[int, datetime | None]:
     return session.exec(
         select(func.count(LoginFailure.id), func.min(LoginFailure.at)).where(column == value, LoginFailure.at > now - FAILURE_WINDOW)

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
 
-from sqlalchemy import case, exists, func, true
+from sqlalchemy import case, exists, func, true, tuple_
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, select
 
 from hotline import phones
@@ -69,16 +70,21 @@ def report_visible(session: Session, report: Report, scope: Scope) -> bool:
 
 
 def _filtered(query, wanted: LogFilter, scope: Scope, zone):
-    query = query.where(visible(scope))
+    conditions = [visible(scope)]
     if wanted.street_id is not None:
-        query = query.where(exists().where(ReportStreet.report_id == Report.id, ReportStreet.street_id == wanted.street_id))
+        conditions.append(exists().where(ReportStreet.report_id == Report.id, ReportStreet.street_id == wanted.street_id))
     if wanted.since:
-        query = query.where(Report.created_at >= _local_bound(wanted.since, zone, end=False))
+        conditions.append(Report.created_at >= _local_bound(wanted.since, zone, end=False))
     if wanted.until:
-        query = query.where(Report.created_at < _local_bound(wanted.until, zone, end=True))
-    for word in wanted.words.split():
-        query = query.where(Report.text.icontains(word, autoescape=True))
-    return query
+        conditions.append(Report.created_at < _local_bound(wanted.until, zone, end=True))
+    words = [Report.text.icontains(word, autoescape=True) for word in wanted.words.split()]
+    if words and (wanted.street_id is not None or not scope.everything):
+        # A street is the selective condition, but PostgreSQL would match the words (lower() on every row) across the
+        # whole date range first and join the street after. Choose the street's reports in a subquery the planner
+        # cannot merge (OFFSET 0), then match words on those few: 20 ms instead of 100 on a year of 200,000 reports.
+        candidates = select(Report.id).where(*conditions).offset(0)
+        return query.where(Report.id.in_(candidates), *words)
+    return query.where(*conditions, *words)
 
 
 def count(session: Session, wanted: LogFilter, scope: Scope, zone) -> int:
@@ -92,7 +98,8 @@ def entries(session: Session, reports: list[Report], scope: Scope) -> list[Entry
     counts: dict[int, Counts] = {}
     if ids:
         for report_id, street in session.exec(
-            select(ReportStreet.report_id, Street).join(Street, Street.id == ReportStreet.street_id).where(ReportStreet.report_id.in_(ids)).order_by(Street.name)
+            select(ReportStreet.report_id, Street).join(Street, Street.id == ReportStreet.street_id).where(ReportStreet.report_id.in_(ids))
+            .order_by(Street.name).options(load_only(Street.id, Street.name))  # pages show names; the rest would only be decoded
         ):
             streets[report_id].append(street)
         counts = delivery_counts(session, ids, scope)
@@ -100,10 +107,11 @@ def entries(session: Session, reports: list[Report], scope: Scope) -> list[Entry
 
 
 def delivery_counts(session: Session, report_ids: list[int], scope: Scope) -> dict[int, Counts]:
-    """Per report: deliveries in all, delivered, failed or undelivered, cancelled (only the scope's streets)."""
+    """Per report: deliveries in all, delivered, failed or undelivered, cancelled (only the scope's streets).
+    Read from the ix_delivery_report_counts index alone: count(*), not count(id), which is not in it."""
     query = select(
         Delivery.report_id,
-        func.count(Delivery.id),
+        func.count(),
         func.sum(case((Delivery.state == DeliveryState.DELIVERED.value, 1), else_=0)),
         func.sum(case((Delivery.state.in_(FAILED), 1), else_=0)),
         func.sum(case((Delivery.state == DeliveryState.CANCELLED.value, 1), else_=0)),
@@ -126,7 +134,8 @@ def every(session: Session, wanted: LogFilter, scope: Scope, zone, batch: int = 
     while True:
         query = _filtered(select(Report), wanted, scope, zone)
         if last is not None:  # keyset paging: stable while new reports arrive at the top
-            query = query.where((Report.created_at < last[0]) | ((Report.created_at == last[0]) & (Report.id < last[1])))
+            # a row comparison, so the created_at index bounds the scan (an OR of the two made each batch rescan from the top)
+            query = query.where(tuple_(Report.created_at, Report.id) < last)  # the bounds take the columns' types
         reports = list(session.exec(query.order_by(Report.created_at.desc(), Report.id.desc()).limit(batch)))
         if not reports:
             return

@@ -130,11 +130,14 @@ class Report(SQLModel, table=True):
 
 
 class ReportStreet(SQLModel, table=True):
+    # a street's reports straight from the index, without visiting the table (the log's street filter and scope)
+    __table_args__ = (Index("ix_reportstreet_street_report", "street_id", "report_id"),)
+
     report_id: int = Field(
         sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True)
     )
     street_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("street.id", ondelete="CASCADE"), primary_key=True, index=True)
+        sa_column=Column(Integer, ForeignKey("street.id", ondelete="CASCADE"), primary_key=True)
     )
 
 
@@ -144,10 +147,12 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         Index("ix_delivery_due", "state", "next_attempt_at"),
         UniqueConstraint("report_id", "member_id"),  # each number once per report
+        # the log's delivery counts per report (and per street for a coordinator) read from the index alone
+        Index("ix_delivery_report_counts", "report_id", "state", "street_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    report_id: int | None = _fk("report.id", nullable=True)
+    report_id: int | None = _fk("report.id", nullable=True, index=False)  # ix_delivery_report_counts leads with it
     announcement_id: int | None = _fk("announcement.id", nullable=True)
     member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
     street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)

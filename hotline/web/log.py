@@ -17,6 +17,7 @@ from hotline.web import bp
 from hotline.web.access import db, login_required, visible_street
 from hotline.web.forms import HeldForm
 
+CHUNK = 64 * 1024  # the export goes out in pieces of about this size: one write per row would be 100,000 writes
 STATE_LABELS = {
     ReportState.SENT: "sent",
     ReportState.HELD: "held",
@@ -66,7 +67,7 @@ def _page_context() -> dict:
 @login_required
 def log():
     context = _page_context()
-    streets = coordinators.visible_streets(db(), g.scope)
+    streets = coordinators.street_choices(db(), g.scope)
     refresh = runtime.current().config.extra.get("log_refresh_seconds", 5)
     return render_template("web/log.html", streets=streets, refresh=refresh, **context)
 
@@ -101,7 +102,9 @@ def export():
         with Session(rt.engine) as session:
             for entry in logbook.every(session, wanted, scope, zone):
                 writer.writerow(logbook.csv_row(entry, zone))
-                yield flush()
+                if buffer.tell() >= CHUNK:
+                    yield flush()
+        yield flush()
 
     filename = f"hotline-log-{utcnow().astimezone(zone):%Y%m%d-%H%M}.csv"
     return Response(
