@@ -16,7 +16,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from hotline import config as config_module
-    from hotline import health, webhooks
+    from hotline import hardening, health, webhooks
     from hotline.carrier import make_carrier
     from hotline.db import make_engine, upgrade
     from hotline.runtime import Runtime
@@ -39,6 +39,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     upgrade(engine)  # first start creates the schema; several processes starting at once take turns
     app.extensions["hotline"] = Runtime(config=config, engine=engine, carrier=make_carrier(config, engine))
 
+    hardening.install(app)  # before the blueprints: their routes use its `int`, their header hooks run first
     csrf = CSRFProtect(app)
     csrf.exempt(webhooks.bp)  # Twilio's signature protects these; every coordinator form needs a token
     app.register_blueprint(webhooks.bp)

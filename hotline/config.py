@@ -62,6 +62,7 @@ class Config:
     max_reports_per_day: int = 20
     duplicate_window_minutes: int = 10
     max_replies_per_hour: int = 10  # per number: a flood of texts cannot make us send a flood of replies
+    max_replies_per_hour_total: int = 500  # all numbers together: a spoofed flood from many numbers cannot either
     sms_validity_seconds: int = 3600
     max_send_attempts: int = 6
     dispatch_lease_seconds: float = 30
@@ -150,6 +151,7 @@ def load(instance_path: Path, overrides: dict | None = None, environ: dict | Non
         max_reports_per_hour=_number(env, "HOTLINE_REPORTS_PER_HOUR", "5", int),
         max_reports_per_day=_number(env, "HOTLINE_REPORTS_PER_DAY", "20", int),
         max_replies_per_hour=_number(env, "HOTLINE_REPLIES_PER_HOUR", "10", int),
+        max_replies_per_hour_total=_number(env, "HOTLINE_REPLIES_PER_HOUR_TOTAL", "500", int),
         max_send_attempts=_number(env, "HOTLINE_SEND_ATTEMPTS", "6", int),
         dispatch_lease_seconds=_number(env, "HOTLINE_DISPATCH_LEASE", "30"),
         rest_timeout_seconds=_number(env, "HOTLINE_REST_TIMEOUT", "10"),

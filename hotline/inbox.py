@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
 WHOLE_MESSAGE = STOP_WORDS | START_WORDS | HELP_WORDS | {"LEAVE", "CALL ME", "TEXT ME"}
 WITH_ARGUMENT = {"JOIN", "URGENT"}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,7 +53,7 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
         return Reply(seen.reply, duplicate=True)
     now = now or utcnow()
     reply = _handle(session, config, sender, body, now)
-    if reply.text is not None and _replies_last_hour(session, sender, now) >= config.max_replies_per_hour:
+    if reply.text is not None and _over_reply_cap(session, config, sender, now):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
     session.add(InboundEvent(key=key, kind="sms", phone=sender, created_at=now, reply=reply.text))
     return reply
@@ -63,6 +65,26 @@ def _replies_last_hour(session: Session, sender: str, now: datetime) -> int:
             InboundEvent.phone == sender, InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
         )
     ).one()
+
+
+def _all_replies_last_hour(session: Session, now: datetime) -> int:
+    return session.exec(
+        select(func.count()).select_from(InboundEvent).where(
+            InboundEvent.kind == "sms", InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
+        )
+    ).one()
+
+
+def _over_reply_cap(session: Session, config, sender: str, now: datetime) -> bool:
+    """Each reply is an SMS we pay for, sent to whatever number the message claims to come from: cap them
+    per number, and in total, so a flood from many (spoofed) numbers cannot run up the bill either.
+    Concurrent webhooks may each see the count just under a cap: it is exceeded by at most that many."""
+    if _replies_last_hour(session, sender, now) >= config.max_replies_per_hour:
+        return True
+    if _all_replies_last_hour(session, now) >= config.max_replies_per_hour_total:
+        log.warning("the hotline's cap of %d replies an hour is reached: acting on texts without answering them", config.max_replies_per_hour_total)
+        return True
+    return False
 
 
 def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:

@@ -176,7 +176,10 @@ class Delivery(SQLModel, table=True):
 class InboundEvent(SQLModel, table=True):
     """A webhook we have acted on (MessageSid, or CallSid plus step): a second delivery does nothing."""
 
-    __table_args__ = (Index("ix_inboundevent_phone_created", "phone", "created_at"),)
+    __table_args__ = (
+        Index("ix_inboundevent_phone_created", "phone", "created_at"),
+        Index("ix_inboundevent_kind_created", "kind", "created_at"),  # the hourly cap on all replies
+    )
 
     key: str = Field(sa_column=Column(String(80), primary_key=True))
     kind: str = Field(sa_type=String(16))

@@ -125,4 +125,5 @@ def drop(*, session: Session, report: Report, now: datetime | None = None) -> bo
 
 def by_ref(session: Session, ref: str) -> Report | None:
     ref = ref.strip().upper().lstrip("R")
-    return session.get(Report, int(ref)) if ref.isdigit() else None
+    # Few enough digits for a database integer: "R99999999999999999999" is no report, not a database error.
+    return session.get(Report, int(ref)) if ref.isdecimal() and len(ref) <= 9 else None

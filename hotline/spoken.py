@@ -69,7 +69,8 @@ class Heard:
 
     def number(self, name: str) -> int:
         value = str(self.params.get(name, ""))
-        return int(value) if value.isdigit() else 0
+        # ASCII only ("²".isdigit() is true, int("²") fails), and within a database integer: a row id.
+        return min(int(value), 10**9) if value.isascii() and value.isdigit() else 0
 
 
 # url(state, tries, params) -> the URL Twilio should request next (relative to the current one is fine)

@@ -93,7 +93,7 @@ def find(session: Session, query: str) -> Street:
     if not query:
         raise StreetNotFound(query, [])
     digits = query.lstrip("#").rstrip("#").strip()
-    if digits.isdigit():
+    if digits.isdecimal():  # not isdigit(): "²" is a digit, and int("²") fails
         by_code = [s for s in streets if s.code == int(digits)]
         if by_code:
             return by_code[0]

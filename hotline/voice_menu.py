@@ -196,7 +196,7 @@ def _street_heard(step: Step) -> Turn:
     tries = step.heard.tries + 1
     if step.heard.digits is not None:
         code = step.heard.digits.strip("#")
-        if not code.isdigit():
+        if not code.isdecimal():  # not isdigit(): "²" is a digit, and int("²") fails
             return home(step, tries=tries, sorry=messages.voice_code_not_digits())
         query = code
     else:

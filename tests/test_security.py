@@ -136,3 +136,52 @@ def test_simulator_mode_never_calls_the_twilio_api(sim_app):
 def test_signed_client_helper_matches_twilio(app):
     """Guard for the fixtures: a request signed as Twilio signs it is accepted."""
     assert SignedClient(app).sms(NUMBERS[0], "HELP").status_code == 200
+
+
+def test_a_spoofed_flood_from_many_numbers_gets_no_more_replies_than_the_hourly_cap(tmp_path):
+    """Cost amplification: 300 texts from 150 different (spoofed) numbers; each reply is an SMS we pay for."""
+    from hotline.models import Delivery
+    from tests.test_faults import record
+
+    app = build_app(tmp_path, twilio=True, environ={"HOTLINE_REPLIES_PER_HOUR_TOTAL": "40"})
+    rt = app.extensions["hotline"]
+    assert rt.config.max_replies_per_hour_total == 40
+    with Session(rt.engine) as session:
+        add_members(session, add_street(session, "Clayhall Avenue", 101), NUMBERS[:5])
+    client, replies, bodies = SignedClient(app), 0, ["HELP", "JOIN Clayhall Avenue", "someone in my garden", "JOIN nowhere"]
+    for n in range(300):
+        response = client.sms(NUMBERS[100 + n % 150], bodies[n % len(bodies)])
+        assert response.status_code == 200
+        replies += b"<Message>" in response.data
+    assert replies == 40
+    with Session(rt.engine) as session:  # everything was still acted on and logged
+        assert session.exec(select(func.count(InboundEvent.key))).one() == 300
+        assert session.exec(select(func.count(Report.id))).one() == 75
+        assert session.exec(select(func.count(Delivery.id))).one() == 0  # strangers' texts are never broadcast
+    record("spoofed flood from 150 numbers", requests=300, replies=replies, cap=40, logged=300, lost=0)
+    rt.engine.dispose()
+
+
+def test_the_hourly_cap_on_all_replies_frees_up_after_an_hour(tmp_path):
+    from datetime import timedelta
+
+    from hotline import inbox
+    from hotline.db import utcnow
+
+    app = build_app(tmp_path, twilio=True, max_replies_per_hour_total=3)
+    rt = app.extensions["hotline"]
+    start = utcnow()
+
+    def text(n: int, minutes: int) -> str | None:
+        with Session(rt.engine) as session:
+            reply = inbox.receive_sms(session=session, config=rt.config, sender=NUMBERS[200 + n], body="HELP", sid=f"SM{n:032d}", now=start + timedelta(minutes=minutes))
+            session.commit()
+        return reply.text
+
+    assert [text(n, n) is not None for n in range(5)] == [True, True, True, False, False]
+    assert text(5, 61) is not None  # the first reply is more than an hour old now
+    assert text(6, 62) is not None and text(7, 62) is None
+    rt.engine.dispose()
+    default = build_app(tmp_path / "default", twilio=True).extensions["hotline"]
+    assert default.config.max_replies_per_hour_total == 500
+    default.engine.dispose()

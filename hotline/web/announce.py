@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from hotline import announcements, coordinators, runtime
 from hotline.db import utcnow
+from hotline.hardening import row_id
 from hotline.models import Announcement, Street
 from hotline.web import bp
 from hotline.web.access import db, login_required
@@ -86,7 +87,7 @@ def announce_post():
 @login_required
 def announce_preview():
     """Live counts while typing (the page's script): recipients and SMS segments."""
-    ids = [i for i in request.args.getlist("streets", type=int) if g.scope.allows(i)]
+    ids = [i for i in request.args.getlist("streets", type=row_id) if g.scope.allows(i)]
     if request.args.get("everywhere"):
         ids = [s.id for s in coordinators.visible_streets(db(), g.scope)]
     shown = announcements.preview(session=db(), config=runtime.current().config, text=request.args.get("text", "")[:1000], street_ids=ids)

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from hotline import coordinators, logbook, runtime
 from hotline.db import utcnow
+from hotline.hardening import row_id
 from hotline.models import Report, ReportState
 from hotline.web import bp
 from hotline.web.access import db, login_required, visible_street
@@ -34,7 +35,7 @@ def _day(text: str | None) -> date | None:
 
 
 def _filter() -> logbook.LogFilter:
-    street_id = request.args.get("street", type=int)
+    street_id = request.args.get("street", type=row_id)
     if street_id is not None:
         visible_street(street_id)  # another coordinator's street: 404, for the page and the export alike
     return logbook.LogFilter(
@@ -53,7 +54,7 @@ def _filter_args(wanted: logbook.LogFilter) -> dict:
 def _page_context() -> dict:
     zone = runtime.current().config.timezone
     wanted = _filter()
-    number = max(1, request.args.get("page", 1, type=int))
+    number = max(1, request.args.get("page", 1, type=row_id))
     total = logbook.count(db(), wanted, g.scope, zone)
     pages = max(1, -(-total // logbook.PAGE_SIZE))
     entries = logbook.page(db(), wanted, g.scope, zone, min(number, pages))

@@ -60,11 +60,16 @@ def _menu_url(heard: Heard):
 
 def _small_number(value: str | None) -> int:
     value = (value or "").strip()
-    return min(int(value), 10**6) if value.isdigit() else 0
+    return min(int(value), 10**6) if value.isascii() and value.isdigit() else 0
+
+
+def _clean(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL, and no telephone sends one: drop it rather than fail the step."""
+    return value.replace("\x00", "") if value is not None else None
 
 
 def _heard() -> Heard:
-    form = request.values
+    form = {name: _clean(value) for name, value in request.values.items()}
     try:
         phone = phones.from_twilio(form.get("From"))
     except phones.InvalidPhone:  # withheld: "anonymous", "+266696687", "Restricted" …

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 21:08:14.528528
+Create Date: 2026-11-25 21:54:09.974659
 
 """
 from typing import Sequence, Union
@@ -48,6 +48,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key')
     )
     with op.batch_alter_table('inboundevent', schema=None) as batch_op:
+        batch_op.create_index('ix_inboundevent_kind_created', ['kind', 'created_at'], unique=False)
         batch_op.create_index('ix_inboundevent_phone_created', ['phone', 'created_at'], unique=False)
 
     op.create_table('loginfailure',
@@ -281,6 +282,7 @@ def downgrade() -> None:
     op.drop_table('loginfailure')
     with op.batch_alter_table('inboundevent', schema=None) as batch_op:
         batch_op.drop_index('ix_inboundevent_phone_created')
+        batch_op.drop_index('ix_inboundevent_kind_created')
 
     op.drop_table('inboundevent')
     op.drop_table('coordinator')
