@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, select
 
-from hotline.models import Coordinator, Delivery, Member, Membership, MembershipStatus, Report, SimulatedMessage
+from hotline.models import Coordinator, Delivery, InboundEvent, Member, Membership, MembershipStatus, Report, SimulatedMessage
 
 ERASE_OPTED_OUT_AFTER = timedelta(days=30)
 ERASED_PHONE = ""  # Delivery.phone cannot be NULL; an empty number masks as "—"
@@ -50,7 +50,10 @@ def redact_old_reports(*, session: Session, config, now: datetime) -> dict:
             update(Report).where(Report.id.in_(batch)).values(text=None, recording_url=None, phone=None, redacted_at=now),
         )
     simulated = _run(session, delete(SimulatedMessage).where(SimulatedMessage.created_at < cutoff))
-    return {"reports": len(ids), "deliveries": deliveries, "simulated": simulated}
+    # Which number texted what SID and what we answered: needed for Twilio's retries and the hourly reply caps,
+    # not for months, and it holds numbers (strangers' too) that the reports above no longer show.
+    events = _run(session, delete(InboundEvent).where(InboundEvent.created_at < cutoff))
+    return {"reports": len(ids), "deliveries": deliveries, "simulated": simulated, "events": events}
 
 
 def erase_opted_out(*, session: Session, now: datetime) -> int:
@@ -76,6 +79,7 @@ def erase_opted_out(*, session: Session, now: datetime) -> int:
             update(Report).where(or_(Report.member_id.in_(ids), Report.phone.in_(numbers))).values(member_id=None, phone=None),
         )
         _run(session, delete(SimulatedMessage).where(SimulatedMessage.to.in_(numbers)))
+        _run(session, delete(InboundEvent).where(InboundEvent.phone.in_(numbers)))
         _run(session, delete(Membership).where(Membership.member_id.in_(ids)))
         _run(session, delete(Member).where(Member.id.in_(ids)))
     return len(gone)

@@ -157,7 +157,7 @@ def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, 
     new = _report(session, rt, NUMBERS[1], "bike taken from shed", now=NOON - timedelta(days=179))
 
     summary = jobs.retention(rt, now=NOON)
-    assert summary == {"reports": 1, "deliveries": 2, "simulated": 1}
+    assert summary == {"reports": 1, "deliveries": 2, "simulated": 1, "events": 0}
     session.expire_all()
     old, new = session.get(Report, old.id), session.get(Report, new.id)
     assert (old.text, old.recording_url, old.phone, old.redacted_at) == (None, None, None, NOON)
@@ -166,7 +166,7 @@ def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, 
     assert old_bodies == ["", ""]
     assert new.text == "bike taken from shed" and new.redacted_at is None
     assert all("bike taken" in b for b in session.exec(select(Delivery.body).where(Delivery.report_id == new.id)))
-    assert jobs.retention(rt, now=NOON) == {"reports": 0, "deliveries": 0, "simulated": 0}
+    assert jobs.retention(rt, now=NOON) == {"reports": 0, "deliveries": 0, "simulated": 0, "events": 0}
 
 
 def test_retention_follows_the_configured_days(tmp_path):
@@ -202,6 +202,27 @@ def test_a_number_opted_out_for_30_days_is_erased_everywhere(rt, session, street
     assert session.exec(select(func.count(Report.id)).where(Report.phone == gone)).one() == 0
     assert session.exec(select(func.count(Delivery.id))).one() == deliveries_before
     assert session.exec(select(func.count(Report.id))).one() == 2
+
+
+def test_the_webhook_events_that_hold_numbers_go_with_retention_and_erasure(rt, session, streets):
+    """InboundEvent keeps who texted and what we answered (for Twilio's retries and the reply caps): it must
+    not outlive the report it came with, nor keep a number erased everywhere else."""
+    from hotline import inbox
+    from hotline.models import InboundEvent
+
+    def text(phone: str, body: str, sid: str, *, days_ago: int) -> None:
+        inbox.receive_sms(session=session, config=rt.config, sender=phone, body=body, sid=sid, now=NOON - timedelta(days=days_ago))
+        session.commit()
+
+    text(NUMBERS[60], "a stranger saw a van", "SMold", days_ago=181)
+    text(NUMBERS[61], "HELP", "SMnew", days_ago=2)
+    text(NUMBERS[1], "HELP", "SMgone", days_ago=35)
+    members.opt_out(session, NUMBERS[1], now=NOON - timedelta(days=31))
+    session.commit()
+    assert jobs.retention(rt, now=NOON)["events"] == 1
+    assert jobs.erase_opted_out(rt, now=NOON) == {"erased": 1}
+    assert session.exec(select(InboundEvent.key)).all() == ["sms:SMnew"]
+    assert session.exec(select(func.count()).select_from(InboundEvent).where(InboundEvent.phone.in_([NUMBERS[60], NUMBERS[1]]))).one() == 0
 
 
 def test_a_coordinator_phone_that_opted_out_is_kept_so_it_stays_out(rt, session, streets):

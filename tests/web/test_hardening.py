@@ -4,6 +4,7 @@ refuses a street coordinator another street's thing; and what residents typed is
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -110,6 +111,9 @@ def test_every_page_sends_the_security_headers(admin, web, rt, scheme, things):
             script = next(p for p in policy.split(";") if p.strip().startswith(("script-src", "default-src")))
             assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy, where
             assert script.split()[1:] == ["'self'"] and "frame-ancestors 'none'" in policy, (where, policy)
+            page = response.get_data(as_text=True)  # and nothing the policy would block, so no page breaks
+            assert all('src="' in attrs and not body.strip() for attrs, body in re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S)), where
+            assert not re.search(r"<[^>]+\son[a-z]+=", page), where
     assert html >= 15
     # The coordinators' pages keep their own policy (recordings play from Twilio over https).
     assert admin.get("/").headers["Content-Security-Policy"] == WEB_CSP
