@@ -268,7 +268,7 @@ def test_21614_switches_the_member_to_calls(rt, session, twilio, twilio_api, str
     dispatch(rt)
     converted = session.exec(select(Delivery).where(Delivery.channel == "call")).one()
     assert session.get(Member, converted.member_id).alerts == AlertChannel.CALL
-    dispatch(rt)
+    dispatch(rt, later=timedelta(hours=10))  # past quiet hours, whatever the hour the test runs at
     assert len(twilio_api.calls) == 1 and twilio_api.calls[0]["To"] == converted.phone
     assert twilio_api.calls[0]["MachineDetection"] == "DetectMessageEnd"
 
@@ -345,7 +345,11 @@ def test_uk_national_and_e164_senders_are_the_same_member(rt, session, twilio, s
 def test_quiet_hours_hold_calls_but_not_sms(tmp_path, twilio_api):
     from tests.conftest import SignedClient, build_app
 
-    app = build_app(tmp_path, twilio=True, environ={"HOTLINE_QUIET_HOURS": "00:00-23:59"})
+    from zoneinfo import ZoneInfo
+
+    local = utcnow().astimezone(ZoneInfo("Europe/London"))  # quiet from an hour ago to an hour from now
+    quiet = f"{local - timedelta(hours=1):%H:%M}-{local + timedelta(hours=1):%H:%M}"
+    app = build_app(tmp_path, twilio=True, environ={"HOTLINE_QUIET_HOURS": quiet})
     rt = app.extensions["hotline"]
     with Session(rt.engine) as session:
         street = add_street(session, "Clayhall Avenue", 101)
