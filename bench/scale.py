@@ -14,6 +14,7 @@ peak RSS (reset through /proc/PID/clear_refs before each export); then sends one
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import shutil
@@ -202,7 +203,9 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    load = os.getloadavg()[0]
     results = run(args)
+    print(f"\n{os.cpu_count()} cores; load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other work shares the machine)")
     print_table(results, args)
     return 0 if results["ok"] else 1
 
