@@ -35,10 +35,15 @@ def workers_of(pid: int) -> list[int]:
     return sorted(found)
 
 
-def reset_peaks(pids: list[int]) -> None:
-    """Writing 5 to clear_refs sets the peak (VmHWM) back to the current RSS (Linux ≥ 4.0)."""
-    for pid in pids:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
+def reset_peaks(pids: list[int]) -> bool:
+    """Writing 5 to clear_refs sets the peak (VmHWM) back to the current RSS (Linux ≥ 4.0). Where that is not
+    allowed the peak stays the process's lifetime peak, and a growth read against it can only be larger."""
+    try:
+        for pid in pids:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 def peak_growth(before: dict[int, float]) -> float:
