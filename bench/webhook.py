@@ -17,7 +17,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,14 +28,10 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from tests.standin.processes import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL = "AC" + "b" * 32, "bench-token", "https://bench.example.org"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def app_environ(database_url: str) -> dict:

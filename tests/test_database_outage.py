@@ -20,7 +20,7 @@ from sqlmodel import Session, func, select
 
 from hotline.db import make_engine
 from hotline.models import Delivery, InboundEvent, Report, ReportState
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBERS
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 from tests.standin.dbproxy import DatabaseProxy
 from tests.standin.processes import Hotline, wait_until
 from tests.standin.twilio import TwilioStandIn

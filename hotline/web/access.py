@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from hotline import coordinators, phones, runtime
 from hotline.db import utcnow
-from hotline.models import Coordinator, Street
+from hotline.models import Coordinator, Membership, Street
 from hotline.web import bp
 
 CSP = (
@@ -72,6 +72,14 @@ def visible_street(street_id: int) -> Street:
     if street is None or not g.scope.allows(street.id):
         abort(404)
     return street
+
+
+def visible_membership(membership_id: int) -> Membership:
+    """The membership, if it is on one of this coordinator's streets; otherwise 404."""
+    membership = db().get(Membership, membership_id)
+    if membership is None or not g.scope.allows(membership.street_id):
+        abort(404)
+    return membership
 
 
 def safe_next(target: str | None) -> str:

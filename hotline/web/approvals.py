@@ -6,9 +6,9 @@ from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlmodel import select
 
 from hotline import logbook, reports, roster, runtime
-from hotline.models import Membership, Report, ReportState
+from hotline.models import Report, ReportState
 from hotline.web import bp
-from hotline.web.access import db, login_required, safe_next
+from hotline.web.access import db, login_required, visible_membership, safe_next
 from hotline.web.forms import HeldForm
 from hotline.web.log import STATE_LABELS
 
@@ -32,17 +32,10 @@ def _back(default: str) -> str:
     return safe_next(target) if target else default
 
 
-def _visible_membership(membership_id: int) -> Membership:
-    membership = db().get(Membership, membership_id)
-    if membership is None or not g.scope.allows(membership.street_id):
-        abort(404)
-    return membership
-
-
 @bp.post("/approvals/members/<int:membership_id>/<any(approve, reject):decision>")
 @login_required
 def decide_member(membership_id: int, decision: str):
-    membership = _visible_membership(membership_id)
+    membership = visible_membership(membership_id)
     if decision == "approve":
         if membership.status != "pending":
             flash("That request was already decided.", "info")

@@ -7,9 +7,9 @@ from flask import abort, flash, g, redirect, render_template, url_for
 
 from hotline import coordinators, imports, roster
 from hotline import members as member_book
-from hotline.models import AlertChannel, Member, Membership, Street
+from hotline.models import AlertChannel, Member, Street
 from hotline.web import bp
-from hotline.web.access import db, login_required, visible_street
+from hotline.web.access import db, login_required, visible_membership, visible_street
 from hotline.web.forms import (
     AlertsForm,
     ImportConfirmForm,
@@ -54,17 +54,10 @@ def member_alerts(member_id: int):
     return redirect(url_for("web.member", member_id=found.id))
 
 
-def _visible_membership(membership_id: int) -> Membership:
-    membership = db().get(Membership, membership_id)
-    if membership is None or not g.scope.allows(membership.street_id):
-        abort(404)
-    return membership
-
-
 @bp.post("/memberships/<int:membership_id>/move")
 @login_required
 def move_member(membership_id: int):
-    membership = _visible_membership(membership_id)
+    membership = visible_membership(membership_id)
     form = _move_form()
     if not form.validate_on_submit():
         abort(400)
@@ -78,7 +71,7 @@ def move_member(membership_id: int):
 @bp.post("/memberships/<int:membership_id>/remove")
 @login_required
 def remove_member(membership_id: int):
-    membership = _visible_membership(membership_id)
+    membership = visible_membership(membership_id)
     street = db().get(Street, membership.street_id)
     roster.remove(session=db(), membership=membership)
     db().commit()
