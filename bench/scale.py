@@ -140,9 +140,10 @@ def _from_for(engine, rows: int, zone):
 
 def measure_exports(base: str, engine, web_pid: int, sizes: list[int], args) -> list[dict]:
     """The admin's CSV of ~sizes[i] rows, streamed and counted, with the serving workers' peak RSS growth."""
-    from hotline import logbook
-    from hotline.coordinators import Scope
     from sqlmodel import Session
+
+    from hotline.reports import logbook
+    from hotline.residents.streets import Scope
 
     zone = args.zone
     web = login(base, seeding.ADMIN)

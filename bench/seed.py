@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+
 from sqlalchemy import String, case, cast, insert, literal, select, text
 from werkzeug.security import generate_password_hash
 

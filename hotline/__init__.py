@@ -16,9 +16,11 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from hotline import config as config_module
-    from hotline import hardening, health, webhooks
-    from hotline.carrier import make_carrier
-    from hotline.db import make_engine, upgrade
+    from hotline import hardening, webhooks
+    from hotline.db import make_engine
+    from hotline.delivery.carrier import make_carrier
+    from hotline.migrations import upgrade
+    from hotline.ops import health
     from hotline.runtime import Runtime
 
     instance = Path(instance_path or Path.cwd() / "instance").resolve()

@@ -8,9 +8,10 @@ import sys
 import click
 from sqlmodel import Session, func, select
 
-from hotline import create_app, imports, members, phones, streets
+from hotline import create_app, phones
 from hotline.db import session_scope
 from hotline.models import AlertChannel, Coordinator, CoordinatorStreet, Membership, MembershipStatus, Street
+from hotline.residents import csv_import, members, streets
 
 
 def _app():
@@ -21,7 +22,7 @@ def _app():
 
 
 def _start_dispatcher(app):
-    from hotline.outbox import Dispatcher
+    from hotline.delivery.outbox import Dispatcher
 
     rt = app.extensions["hotline"]
     rt.dispatcher = Dispatcher(engine=rt.engine, carrier=rt.carrier, config=rt.config).start()
@@ -38,7 +39,7 @@ def _log_to_console():
 
 def _start_scheduler(app):
     """Scheduled jobs: only in `serve` and `worker`, never in create_app (gunicorn would run one per worker)."""
-    from hotline.jobs import Scheduler
+    from hotline.ops.jobs import Scheduler
 
     return Scheduler(app.extensions["hotline"]).start()
 
@@ -204,12 +205,12 @@ def member_import(file):
     with open(file, encoding="utf-8-sig", newline="") as handle:
         text = handle.read()
     with session_scope(runtime_engine(app)) as session:
-        checked = imports.check(session, text)
+        checked = csv_import.check(session, text)
         if checked.errors:
             for error in checked.errors:
                 click.echo(error, err=True)
             raise click.ClickException(f"nothing imported: {len(checked.errors)} bad row(s)")
-        count = imports.apply(session, checked)
+        count = csv_import.apply(session, checked)
     click.echo(f"imported {count} member(s)")
 
 
@@ -268,7 +269,7 @@ def _engine():
 @db.command("upgrade")
 def db_upgrade():
     """Apply the migrations the database has not had yet (alembic upgrade head)."""
-    from hotline.db import upgrade
+    from hotline.migrations import upgrade
 
     engine = _engine()
     outcome = upgrade(engine)

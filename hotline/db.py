@@ -9,7 +9,7 @@ from typing import Iterator
 from sqlalchemy import DateTime, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 
 def utcnow() -> datetime:
@@ -58,12 +58,6 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def create_schema(engine: Engine) -> None:
-    from hotline import models  # noqa: F401  (registers the tables)
-
-    SQLModel.metadata.create_all(engine)
-
-
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits when the block ends normally and rolls back when it raises."""
@@ -75,9 +69,3 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.rollback()
             raise
 
-
-def upgrade(engine: Engine) -> str:
-    """Bring the schema to the latest migration, one process at a time (see hotline/migrations)."""
-    from hotline import migrations
-
-    return migrations.upgrade(engine)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hotline import segments
+from hotline.delivery import segments
 
 EMERGENCY = "Emergency? Call 999"
 MAX_BROADCAST_SEGMENTS = 3

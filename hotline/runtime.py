@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy.engine import Engine
 
-from hotline.carrier import Carrier
 from hotline.config import Config
+from hotline.delivery.carrier.base import Carrier
 
 
 @dataclass

@@ -17,8 +17,9 @@ import responses
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
-from hotline import create_app, members
+from hotline import create_app
 from hotline.models import AlertChannel, Street
+from hotline.residents import members
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"

@@ -13,7 +13,8 @@ from sqlmodel import SQLModel
 
 from hotline import create_app, migrations
 from hotline.cli import main
-from hotline.db import make_engine, upgrade
+from hotline.db import make_engine
+from hotline.migrations import upgrade
 
 REGENERATE = (
     "rm hotline/migrations/versions/0001_*.py && "
@@ -96,7 +97,7 @@ def test_a_database_made_before_migrations_is_adopted_not_recreated(empty_databa
 
 
 def test_processes_starting_together_migrate_once(empty_database_url):
-    script = "import sys; from hotline.db import make_engine, upgrade; print(upgrade(make_engine(sys.argv[1])))"
+    script = "import sys; from hotline.db import make_engine; from hotline.migrations import upgrade; print(upgrade(make_engine(sys.argv[1])))"
     starts = [subprocess.Popen([sys.executable, "-c", script, empty_database_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     outcomes = []
     for process in starts:

@@ -8,9 +8,7 @@ then find the schema already at head.
 from __future__ import annotations
 
 import fcntl
-import importlib
 import logging
-import pkgutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -23,6 +21,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
+from hotline import models  # noqa: F401  (registers every table in SQLModel.metadata)
+
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
@@ -33,12 +33,7 @@ MIGRATION_LOCK = 0x686F746C
 
 
 def target_metadata():
-    """SQLModel's metadata with every table of every hotline module registered, wherever it is defined."""
-    import hotline
-
-    for module in pkgutil.walk_packages(hotline.__path__, "hotline."):
-        if not module.name.startswith("hotline.migrations"):
-            importlib.import_module(module.name)
+    """SQLModel's metadata with every table registered: all of them are defined in hotline/models.py."""
     return SQLModel.metadata
 
 

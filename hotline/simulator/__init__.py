@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-bp = Blueprint("simulator", __name__, url_prefix="/simulator")
+from hotline.simulator import routes  # noqa: F401  (registers the pages on blueprint.bp)
+from hotline.simulator.blueprint import bp
+from hotline.simulator.switchboard import Switchboard
 
 
 def install(app: Flask) -> None:
     """Register /simulator and let the simulated network post its status callbacks through this app."""
-    from hotline.simulator.switchboard import Switchboard
-
     network = app.extensions["hotline"].carrier.network
     board = Switchboard(app, network)
     app.extensions["simulator"] = board
     app.register_blueprint(bp)
     network.attach(board.post)
-
-
-from hotline.simulator import routes  # noqa: E402,F401  (routes register on import)

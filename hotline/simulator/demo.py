@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlmodel import Session, func, select
 from werkzeug.security import generate_password_hash
 
-from hotline import members
 from hotline.models import AlertChannel, Coordinator, Street
+from hotline.residents import members
 from hotline.simulator import phonebook
 
 ADMIN_EMAIL = "admin@example.org"

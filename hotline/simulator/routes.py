@@ -18,7 +18,8 @@ from sqlmodel import Session
 from hotline import phones, runtime
 from hotline.db import session_scope
 from hotline.models import SimulatedPhone
-from hotline.simulator import bp, phonebook
+from hotline.simulator import phonebook
+from hotline.simulator.blueprint import bp
 from hotline.simulator.handset import Call, Step, Wait
 from hotline.simulator.switchboard import CallOver, Switchboard
 

@@ -12,9 +12,9 @@ from xml.etree import ElementTree
 from flask import Flask
 from sqlmodel import Session, select
 
-from hotline import segments
-from hotline.carrier.simulator import ACCOUNT_SID, SimulatedNetwork
 from hotline.db import session_scope
+from hotline.delivery import segments
+from hotline.delivery.carrier.simulator import ACCOUNT_SID, SimulatedNetwork
 from hotline.models import Channel, SimulatedMessage
 from hotline.simulator import handset
 from hotline.simulator.handset import Call, Step, Wait

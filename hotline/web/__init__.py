@@ -1,20 +1,8 @@
 """The coordinators' web pages: log, reports, approvals, streets and members, announcements, overview.
 
 Every page needs a login, every form a CSRF token, and every query is scoped to the coordinator's streets.
+Each page module registers its routes on `blueprint.bp` when imported here; create_app registers `bp`.
 """
 
-from flask import Blueprint
-
-bp = Blueprint("web", __name__)
-
-from hotline.web import (  # noqa: E402,F401  (routes register on import)
-    access,
-    announce,
-    approvals,
-    auth,
-    log,
-    members,
-    overview,
-    people,
-    streets,
-)
+from hotline.web import access, announce, approvals, auth, log, members, overview, people, streets  # noqa: F401
+from hotline.web.blueprint import bp  # noqa: F401

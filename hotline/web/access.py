@@ -10,10 +10,11 @@ from flask import abort, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError
 from sqlmodel import Session
 
-from hotline import coordinators, phones, runtime
+from hotline import phones, runtime
+from hotline.coordination import accounts
 from hotline.db import utcnow
 from hotline.models import Coordinator, Membership, Street
-from hotline.web import bp
+from hotline.web.blueprint import bp
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' https:; "
@@ -44,7 +45,7 @@ def login_required(view):
             session.pop("stamp", None)
             return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
         g.coordinator = person
-        g.scope = coordinators.scope_of(db(), person)
+        g.scope = accounts.scope_of(db(), person)
         return view(*args, **kwargs)
 
     return wrapped

@@ -8,18 +8,19 @@ from datetime import timezone
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlmodel import select
 
-from hotline import announcements, coordinators, runtime
+from hotline import runtime
+from hotline.coordination import accounts, announcements
 from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Announcement, Street
-from hotline.web import bp
+from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required
 from hotline.web.forms import AnnounceForm, choices, chosen_values
 
 
 def _form() -> AnnounceForm:
     form = AnnounceForm()
-    form.streets.choices = choices((s.id, s.name) for s in coordinators.visible_streets(db(), g.scope))
+    form.streets.choices = choices((s.id, s.name) for s in accounts.visible_streets(db(), g.scope))
     return form
 
 
@@ -89,7 +90,7 @@ def announce_preview():
     """Live counts while typing (the page's script): recipients and SMS segments."""
     ids = [i for i in request.args.getlist("streets", type=row_id) if g.scope.allows(i)]
     if request.args.get("everywhere"):
-        ids = [s.id for s in coordinators.visible_streets(db(), g.scope)]
+        ids = [s.id for s in accounts.visible_streets(db(), g.scope)]
     shown = announcements.preview(session=db(), config=runtime.current().config, text=request.args.get("text", "")[:1000], street_ids=ids)
     return jsonify(recipients=shown.recipients, segments=shown.segments, by_call=shown.by_call, characters=len(shown.body))
 

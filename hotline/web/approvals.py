@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from sqlmodel import select
 
-from hotline import logbook, reports, roster, runtime
+from hotline import runtime
 from hotline.models import Report, ReportState
-from hotline.web import bp
-from hotline.web.access import db, login_required, visible_membership, safe_next
+from hotline.reports import intake, logbook
+from hotline.residents import members
+from hotline.web.blueprint import bp
+from hotline.web.access import db, login_required, safe_next, visible_membership
 from hotline.web.forms import HeldForm
 from hotline.web.log import STATE_LABELS
 
@@ -22,7 +24,7 @@ def held_reports(scope) -> list[logbook.Entry]:
 @login_required
 def approvals():
     return render_template(
-        "web/approvals.html", pending=roster.pending(db(), g.scope), held=held_reports(g.scope), form=HeldForm(), labels=STATE_LABELS
+        "web/approvals.html", pending=members.pending(db(), g.scope), held=held_reports(g.scope), form=HeldForm(), labels=STATE_LABELS
     )
 
 
@@ -40,12 +42,12 @@ def decide_member(membership_id: int, decision: str):
         if membership.status != "pending":
             flash("That request was already decided.", "info")
         else:
-            queued = roster.approve(session=db(), membership=membership)
+            queued = members.approve(session=db(), membership=membership)
             db().commit()
             if queued:
                 runtime.current().outbox_changed()
             flash("Approved. They have been sent a welcome text." if queued else "Approved (they opted out of messages, so nothing was sent).", "ok")
-    elif roster.reject(session=db(), membership=membership):
+    elif members.reject(session=db(), membership=membership):
         db().commit()
         flash("Rejected.", "ok")
     else:
@@ -71,7 +73,7 @@ def send_held(report_id: int):
     elif not (text or report.text):
         flash(f"{report.ref} has no text yet: type what the recording says, then send it.", "error")
     else:
-        count = reports.release(session=db(), config=runtime.current().config, report=report, text=text or None)
+        count = intake.release(session=db(), config=runtime.current().config, report=report, text=text or None)
         db().commit()
         runtime.current().outbox_changed()
         flash(f"{report.ref} is going to {count} neighbour{'s' if count != 1 else ''}.", "ok")
@@ -82,7 +84,7 @@ def send_held(report_id: int):
 @login_required
 def drop_held(report_id: int):
     report = _held(report_id)
-    if reports.drop(session=db(), report=report):
+    if intake.drop(session=db(), report=report):
         db().commit()
         flash(f"{report.ref} dropped. Nobody was sent it.", "ok")
     else:

@@ -7,8 +7,8 @@ import logging
 from flask import flash, g, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash
 
-from hotline import coordinators
-from hotline.web import bp
+from hotline.coordination import accounts
+from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, safe_next, stamp
 from hotline.web.forms import LoginForm, PasswordForm
 
@@ -21,11 +21,11 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            person = coordinators.authenticate(
+            person = accounts.authenticate(
                 session=db(), email=form.email.data, password=form.password.data, address=request.remote_addr or ""
             )
             db().commit()
-        except coordinators.Throttled as exc:
+        except accounts.Throttled as exc:
             db().rollback()
             log.warning("login throttled for %s", request.remote_addr)
             flash(f"Too many failed attempts. Try again in {exc.minutes} minute{'s' if exc.minutes != 1 else ''}.", "error")
@@ -55,9 +55,9 @@ def account():
         if not check_password_hash(g.coordinator.password_hash, form.current.data):
             form.current.errors.append("That is not your password now.")
         else:
-            coordinators.update(
+            accounts.update(
                 session=db(), coordinator=g.coordinator, is_admin=g.coordinator.is_admin, phone=g.coordinator.phone,
-                street_ids=coordinators.assigned_street_ids(db(), g.coordinator), password=form.new.data,
+                street_ids=accounts.assigned_street_ids(db(), g.coordinator), password=form.new.data,
             )
             db().commit()
             session["stamp"] = stamp(g.coordinator)  # this session stays logged in

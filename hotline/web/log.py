@@ -10,11 +10,13 @@ from datetime import date
 from flask import Response, abort, g, jsonify, render_template, request, stream_with_context, url_for
 from sqlmodel import Session
 
-from hotline import coordinators, logbook, runtime
+from hotline import runtime
+from hotline.coordination import accounts
 from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Report, ReportState
-from hotline.web import bp
+from hotline.reports import logbook
+from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, visible_street
 from hotline.web.forms import HeldForm
 
@@ -68,7 +70,7 @@ def _page_context() -> dict:
 @login_required
 def log():
     context = _page_context()
-    streets = coordinators.street_choices(db(), g.scope)
+    streets = accounts.street_choices(db(), g.scope)
     refresh = runtime.current().config.extra.get("log_refresh_seconds", 5)
     return render_template("web/log.html", streets=streets, refresh=refresh, **context)
 

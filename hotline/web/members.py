@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import abort, flash, g, redirect, render_template, url_for
 
-from hotline import coordinators, imports, roster
-from hotline import members as member_book
+from hotline.coordination import accounts
 from hotline.models import AlertChannel, Member, Street
-from hotline.web import bp
+from hotline.residents import csv_import
+from hotline.residents import members as member_book
+from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, visible_membership, visible_street
 from hotline.web.forms import (
     AlertsForm,
@@ -21,14 +22,14 @@ from hotline.web.forms import (
 
 def _visible_member(member_id: int) -> Member:
     member = db().get(Member, member_id)
-    if member is None or not roster.member_visible(db(), member, g.scope):
+    if member is None or not member_book.member_visible(db(), member, g.scope):
         abort(404)
     return member
 
 
 def _move_form() -> MoveForm:
     form = MoveForm()
-    form.street.choices = choices((s.id, s.name) for s in coordinators.visible_streets(db(), g.scope))
+    form.street.choices = choices((s.id, s.name) for s in accounts.visible_streets(db(), g.scope))
     return form
 
 
@@ -38,7 +39,7 @@ def member(member_id: int):
     found = _visible_member(member_id)
     rows = [(m, s) for m, s in member_book.memberships(db(), found) if g.scope.allows(s.id)]
     alerts = AlertsForm(formdata=None, alerts=found.alerts)
-    targets = coordinators.visible_streets(db(), g.scope)
+    targets = accounts.visible_streets(db(), g.scope)
     return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, targets=targets)
 
 
@@ -48,7 +49,7 @@ def member_alerts(member_id: int):
     found = _visible_member(member_id)
     form = AlertsForm()
     if form.validate_on_submit():
-        roster.set_alerts(session=db(), member=found, alerts=AlertChannel(form.alerts.data))
+        member_book.set_alerts(db(), found, AlertChannel(form.alerts.data))
         db().commit()
         flash("Alerts will come by " + ("phone call." if form.alerts.data == "call" else "text message."), "ok")
     return redirect(url_for("web.member", member_id=found.id))
@@ -62,7 +63,7 @@ def move_member(membership_id: int):
     if not form.validate_on_submit():
         abort(400)
     target = visible_street(form.street.data)
-    roster.move(session=db(), membership=membership, to=target)
+    member_book.move(session=db(), membership=membership, to=target)
     db().commit()
     flash(f"Moved to {target.name}.", "ok")
     return redirect(url_for("web.member", member_id=membership.member_id))
@@ -73,15 +74,15 @@ def move_member(membership_id: int):
 def remove_member(membership_id: int):
     membership = visible_membership(membership_id)
     street = db().get(Street, membership.street_id)
-    roster.remove(session=db(), membership=membership)
+    member_book.remove(session=db(), membership=membership)
     db().commit()
     flash(f"Removed from {street.name}. Nothing more goes to them from this street.", "ok")
     return redirect(url_for("web.street", street_id=street.id))
 
 
-def _check(text: str) -> imports.Checked:
-    """imports.check, plus: a street coordinator imports only into their own streets."""
-    checked = imports.check(db(), text)
+def _check(text: str) -> csv_import.Checked:
+    """csv_import.check, plus: a street coordinator imports only into their own streets."""
+    checked = csv_import.check(db(), text)
     kept = []
     for row in checked.rows:
         if g.scope.allows(row.street.id):
@@ -120,7 +121,7 @@ def import_confirm():
     if checked.errors:
         flash("Nothing was imported: the file has errors.", "error")
         return render_template("web/import_preview.html", checked=checked, confirm=form), 400
-    count = imports.apply(db(), checked)
+    count = csv_import.apply(db(), checked)
     db().commit()
     flash(f"Imported {count} member{'s' if count != 1 else ''}. They are active at once.", "ok")
     return redirect(url_for("web.streets"))

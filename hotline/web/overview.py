@@ -10,10 +10,12 @@ from flask import g, render_template
 from sqlalchemy import func
 from sqlmodel import select
 
-from hotline import logbook, roster, runtime
+from hotline import runtime
 from hotline.db import utcnow
 from hotline.models import Report, ReportState
-from hotline.web import bp
+from hotline.reports import logbook
+from hotline.residents import members
+from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required
 
 WEEKS = 12
@@ -65,7 +67,7 @@ def overview():
     today = now.astimezone(runtime.current().config.timezone).date()
     held = db().exec(select(func.count(Report.id)).where(Report.state == ReportState.HELD, logbook.visible(g.scope))).one()
     glance = {
-        "pending": len(roster.pending(db(), g.scope)),
+        "pending": len(members.pending(db(), g.scope)),
         "held": held,
         "failed": logbook.failed_deliveries(db(), g.scope, now - timedelta(days=7)),
         "this_week": logbook.count(db(), logbook.LogFilter(since=today - timedelta(days=today.weekday())), g.scope, runtime.current().config.timezone),

@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, url_for
 from sqlmodel import select
 
-from hotline import coordinators
+from hotline.coordination import accounts
 from hotline.models import Coordinator
-from hotline.web import bp
+from hotline.web.blueprint import bp
 from hotline.web.access import admin_required, db
 from hotline.web.forms import CoordinatorForm, choices
 
 
 def _form(**kw) -> CoordinatorForm:
     form = CoordinatorForm(**kw)
-    form.streets.choices = choices((s.id, s.name) for s in coordinators.visible_streets(db(), g.scope))
+    form.streets.choices = choices((s.id, s.name) for s in accounts.visible_streets(db(), g.scope))
     return form
 
 
@@ -22,7 +22,7 @@ def _form(**kw) -> CoordinatorForm:
 @admin_required
 def people():
     listed = list(db().exec(select(Coordinator).order_by(Coordinator.email)))
-    names = {p.id: coordinators.street_names(db(), p) for p in listed}
+    names = {p.id: accounts.street_names(db(), p) for p in listed}
     return render_template("web/coordinators.html", people=listed, names=names)
 
 
@@ -32,12 +32,12 @@ def new_person():
     form = _form()
     if form.validate_on_submit():
         try:
-            person = coordinators.create(
+            person = accounts.create(
                 session=db(), email=form.email.data, password=form.password.data or "", is_admin=form.is_admin.data,
                 phone=form.phone.data or None, street_ids=form.streets.data or [],
             )
             db().commit()
-        except coordinators.AccountError as exc:
+        except accounts.AccountError as exc:
             db().rollback()
             form.email.errors.append(str(exc).capitalize() + ".")
         else:
@@ -57,19 +57,19 @@ def edit_person(person_id: int):
     if form.validate_on_submit():
         admin = form.is_admin.data or person.id == g.coordinator.id  # nobody locks themself out
         try:
-            coordinators.update(
+            accounts.update(
                 session=db(), coordinator=person, is_admin=admin, phone=form.phone.data or None,
                 street_ids=form.streets.data or [], password=form.password.data or None,
             )
             db().commit()
-        except coordinators.AccountError as exc:
+        except accounts.AccountError as exc:
             db().rollback()
             form.phone.errors.append(str(exc).capitalize() + ".")
         else:
             flash(f"Saved {person.email}.", "ok")
             return redirect(url_for("web.people"))
     elif not form.is_submitted():
-        form.streets.data = coordinators.assigned_street_ids(db(), person)
+        form.streets.data = accounts.assigned_street_ids(db(), person)
     return render_template("web/coordinator.html", form=form, person=person), 400 if form.errors else 200
 
 

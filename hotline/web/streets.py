@@ -6,9 +6,12 @@ from flask import flash, g, redirect, render_template, url_for
 from sqlalchemy import case, func
 from sqlmodel import select
 
-from hotline import coordinators, phones, roster
+from hotline import phones
+from hotline.coordination import accounts
 from hotline.models import AlertChannel, Member, Membership, MembershipStatus, Street
-from hotline.web import bp
+from hotline.residents import members
+from hotline.residents import streets as street_book
+from hotline.web.blueprint import bp
 from hotline.web.access import admin_required, db, login_required, visible_street
 from hotline.web.forms import MemberForm, StreetForm
 
@@ -35,14 +38,14 @@ def _counts(street_ids: list[int]) -> dict[int, tuple[int, int, int]]:
 @bp.get("/streets")
 @login_required
 def streets():
-    listed = coordinators.visible_streets(db(), g.scope)
+    listed = accounts.visible_streets(db(), g.scope)
     return render_template("web/streets.html", streets=listed, counts=_counts([s.id for s in listed]))
 
 
-def _fields(form: StreetForm) -> roster.StreetFields:
-    return roster.StreetFields(
-        name=form.name.data, code=form.code.data, aliases=roster.split_list(form.aliases.data),
-        postcodes=roster.split_list(form.postcodes.data), open=form.open.data, moderated=form.moderated.data,
+def _fields(form: StreetForm) -> street_book.StreetFields:
+    return street_book.StreetFields(
+        name=form.name.data, code=form.code.data, aliases=street_book.split_list(form.aliases.data),
+        postcodes=street_book.split_list(form.postcodes.data), open=form.open.data, moderated=form.moderated.data,
     )
 
 
@@ -52,9 +55,9 @@ def new_street():
     form = StreetForm()
     if form.validate_on_submit():
         try:
-            street = roster.save_street(session=db(), street=None, fields=_fields(form))
+            street = street_book.save_street(session=db(), street=None, fields=_fields(form))
             db().commit()
-        except roster.StreetError as exc:
+        except street_book.StreetError as exc:
             db().rollback()
             form.name.errors.append(str(exc))
         else:
@@ -64,7 +67,7 @@ def new_street():
 
 
 def _street_page(street: Street, form: StreetForm, member_form: MemberForm, status: int = 200):
-    listed = roster.street_members(db(), street)
+    listed = members.street_members(db(), street)
     counts = _counts([street.id]).get(street.id, (0, 0, 0))
     return render_template("web/street.html", street=street, form=form, member_form=member_form, members=listed, counts=counts), status
 
@@ -85,9 +88,9 @@ def edit_street(street_id: int):
     form = StreetForm()
     if form.validate_on_submit():
         try:
-            roster.save_street(session=db(), street=found, fields=_fields(form))
+            street_book.save_street(session=db(), street=found, fields=_fields(form))
             db().commit()
-        except roster.StreetError as exc:
+        except street_book.StreetError as exc:
             db().rollback()
             form.name.errors.append(str(exc))
         else:
@@ -105,7 +108,7 @@ def add_member(street_id: int):
     if not member_form.validate_on_submit():
         form = StreetForm(obj=found, formdata=None)
         return _street_page(found, form, member_form, 400)
-    membership = roster.add_member(
+    membership = members.add_member(
         session=db(), phone=member_form.phone.data, street=found, alerts=AlertChannel(member_form.alerts.data), name=member_form.name.data
     )
     member = db().get(Member, membership.member_id)

@@ -1,7 +1,7 @@
-"""The Twilio-facing blueprint: /twilio/sms, /twilio/voice/…, /twilio/status. Signed, CSRF-exempt."""
+"""The Twilio-facing blueprint: /twilio/sms, /twilio/voice/…, /twilio/status. Signed, CSRF-exempt.
 
-from flask import Blueprint
+Each module registers its routes on `blueprint.bp` when imported here; create_app registers `bp`.
+"""
 
-bp = Blueprint("webhooks", __name__, url_prefix="/twilio")
-
-from hotline.webhooks import signature, sms, status, voice  # noqa: E402,F401  (routes register on import)
+from hotline.webhooks import signature, sms, status, voice  # noqa: F401
+from hotline.webhooks.blueprint import bp  # noqa: F401

@@ -9,7 +9,7 @@ from flask import abort, request
 from twilio.request_validator import RequestValidator
 
 from hotline import runtime
-from hotline.webhooks import bp
+from hotline.webhooks.blueprint import bp
 
 log = logging.getLogger(__name__)
 

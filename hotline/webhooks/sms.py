@@ -8,11 +8,12 @@ from flask import request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from hotline import inbox, phones, runtime
+from hotline import phones, runtime
 from hotline.db import session_scope
-from hotline.inbox import Reply
 from hotline.models import InboundEvent, Report
-from hotline.webhooks import bp
+from hotline.reports import inbox
+from hotline.reports.inbox import Reply
+from hotline.webhooks.blueprint import bp
 from hotline.webhooks.twiml import sms_reply, unavailable
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ import re
 from flask import request
 from sqlalchemy.exc import DBAPIError
 
-from hotline import receipts, runtime
+from hotline import runtime
 from hotline.db import session_scope
-from hotline.webhooks import bp
+from hotline.delivery import receipts
+from hotline.webhooks.blueprint import bp
 from hotline.webhooks.twiml import unavailable
 
 log = logging.getLogger(__name__)

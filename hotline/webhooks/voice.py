@@ -1,6 +1,6 @@
 """POST /twilio/voice and its steps under /twilio/voice/…: the voice menu, and answered alert calls.
 
-Each step reads the form, lets the domain (`voice_menu`, `calls`) decide the Turn, and renders it.
+Each step reads the form, lets the domain (`voice.menu`, `delivery.calls`) decide the Turn, and renders it.
 Every URL we hand Twilio carries the step number `s`: a step that came with a key, words or a
 recording is kept as InboundEvent `call:<CallSid>:<s>` with its answer, so a step Twilio delivers
 twice has its effect once and is answered the same. Whatever fails, the caller hears a polite goodbye
@@ -15,11 +15,13 @@ from flask import Response, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from hotline import calls, messages, phones, runtime, spoken, voice_menu
+from hotline import messages, phones, runtime
 from hotline.db import session_scope
+from hotline.delivery import calls
 from hotline.models import InboundEvent
-from hotline.spoken import Heard
-from hotline.webhooks import bp
+from hotline.voice import menu, spoken
+from hotline.voice.spoken import Heard
+from hotline.webhooks.blueprint import bp
 
 log = logging.getLogger(__name__)
 PARAMS = {"street", "f", "r"}  # a prompt's own query parameters (besides the step `s` and tries `n`)
@@ -28,13 +30,13 @@ PARAMS = {"street", "f", "r"}  # a prompt's own query parameters (besides the st
 @bp.route("/voice", methods=["GET", "POST"])
 def voice_call():
     """The hotline number rings: greeting and the home menu for whoever is calling."""
-    return _answer(lambda session, config, heard: voice_menu.start(session=session, config=config, heard=heard), _menu_url)
+    return _answer(lambda session, config, heard: menu.start(session=session, config=config, heard=heard), _menu_url)
 
 
 @bp.route("/voice/<state>", methods=["GET", "POST"])
 def voice_step(state: str):
     def decide(session, config, heard):
-        return voice_menu.answer(session=session, config=config, state=state, heard=heard)
+        return menu.answer(session=session, config=config, state=state, heard=heard)
 
     return _answer(decide, _menu_url)
 

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import Session
 from werkzeug.security import generate_password_hash
 
-from hotline import inbox
 from hotline.models import Coordinator, CoordinatorStreet
+from hotline.reports import inbox
 from tests.conftest import NUMBERS, add_members, add_street
 
 PASSWORD = "correct horse battery"

@@ -7,9 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
 
-from hotline import announcements, members, messages, segments
+from hotline import messages
+from hotline.coordination import announcements
 from hotline.db import utcnow
+from hotline.delivery import segments
 from hotline.models import Announcement, AnnouncementState, Delivery, Membership
+from hotline.residents import members
 from tests.conftest import NUMBERS
 from tests.web.conftest import text_in
 
@@ -121,7 +124,7 @@ def test_landline_members_get_a_call_that_waits_for_quiet_hours_to_end(rt, sessi
 
 
 def test_announcement_and_welcome_messages_leave_through_the_dispatcher(admin, rt, session, scheme):
-    from hotline import outbox
+    from hotline.delivery import outbox
     from hotline.models import SimulatedMessage
 
     text_in(rt, NUMBERS[60], "JOIN Clayhall")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from hotline import coordinators
+from hotline.coordination import accounts
 from hotline.models import Coordinator, LoginFailure
 from tests.conftest import build_app
 from tests.web.conftest import PASSWORD, Web
@@ -32,13 +32,13 @@ def test_wrong_password_and_unknown_email_get_the_same_answer(web, scheme):
 
 
 def test_passwords_are_stored_hashed(session, scheme):
-    person = coordinators.create(session=session, email="new@example.org", password="a long password", is_admin=False, phone=None, street_ids=[])
+    person = accounts.create(session=session, email="new@example.org", password="a long password", is_admin=False, phone=None, street_ids=[])
     assert "a long password" not in person.password_hash
     assert person.password_hash.startswith(("scrypt:", "pbkdf2:"))
 
 
 def test_login_is_throttled_after_repeated_failures(web, session, scheme):
-    for _ in range(coordinators.MAX_FAILURES_PER_EMAIL):
+    for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
         assert web.login("admin@example.org", "guess").status_code == 401
     throttled = web.login("admin@example.org")  # even the right password waits now
     assert throttled.status_code == 429
@@ -53,23 +53,23 @@ def test_throttle_ends_after_the_window_and_success_clears_failures(session, sch
 
     from hotline.db import utcnow
 
-    earlier = utcnow() - coordinators.FAILURE_WINDOW - timedelta(minutes=1)
-    for _ in range(coordinators.MAX_FAILURES_PER_EMAIL):
-        assert coordinators.authenticate(session=session, email="admin@example.org", password="guess", now=earlier) is None
+    earlier = utcnow() - accounts.FAILURE_WINDOW - timedelta(minutes=1)
+    for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
+        assert accounts.authenticate(session=session, email="admin@example.org", password="guess", now=earlier) is None
     session.commit()
-    assert coordinators.authenticate(session=session, email="admin@example.org", password=PASSWORD) is not None
+    assert accounts.authenticate(session=session, email="admin@example.org", password=PASSWORD) is not None
     session.commit()
     assert session.exec(select(LoginFailure).where(LoginFailure.email == "admin@example.org")).all() == []
 
 
 def test_one_address_guessing_many_accounts_is_throttled(session, scheme):
-    assert coordinators.authenticate(session=session, email="guess@example.org", password="x", address="203.0.113.9") is None
-    for n in range(coordinators.MAX_FAILURES_PER_ADDRESS - 1):  # the rest of the guesses, without spending a hash on each
+    assert accounts.authenticate(session=session, email="guess@example.org", password="x", address="203.0.113.9") is None
+    for n in range(accounts.MAX_FAILURES_PER_ADDRESS - 1):  # the rest of the guesses, without spending a hash on each
         session.add(LoginFailure(email=f"guess{n}@example.org", address="203.0.113.9"))
     session.commit()
-    with pytest.raises(coordinators.Throttled):
-        coordinators.authenticate(session=session, email="admin@example.org", password=PASSWORD, address="203.0.113.9")
-    assert coordinators.authenticate(session=session, email="admin@example.org", password=PASSWORD, address="198.51.100.1") is not None
+    with pytest.raises(accounts.Throttled):
+        accounts.authenticate(session=session, email="admin@example.org", password=PASSWORD, address="203.0.113.9")
+    assert accounts.authenticate(session=session, email="admin@example.org", password=PASSWORD, address="198.51.100.1") is not None
 
 
 def test_forms_without_a_csrf_token_are_refused(web, scheme, session):
@@ -97,7 +97,7 @@ def test_login_returns_to_the_page_asked_for_but_never_offsite(web, scheme):
 
 def test_a_changed_password_logs_out_other_sessions(admin, session, scheme):
     person = session.exec(select(Coordinator).where(Coordinator.email == "admin@example.org")).one()
-    coordinators.update(session=session, coordinator=person, is_admin=True, phone=None, street_ids=[], password="a brand new password")
+    accounts.update(session=session, coordinator=person, is_admin=True, phone=None, street_ids=[], password="a brand new password")
     session.commit()
     assert admin.get("/").status_code == 302
 

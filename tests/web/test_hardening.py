@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import SQLModel, select
 from werkzeug.routing import IntegerConverter
 
-from hotline import announcements
+from hotline.coordination import announcements
 from hotline.db import utcnow
 from hotline.models import Delivery, Member, Membership, Report, ReportState, SimulatedPhone
 from hotline.web.access import CSP as WEB_CSP

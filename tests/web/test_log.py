@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
 
-from hotline import logbook, outbox
+from hotline.delivery import outbox
 from hotline.models import Delivery, DeliveryState, Report, ReportStreet
+from hotline.reports import logbook
 from tests.conftest import NUMBERS
 from tests.web.conftest import text_in
 
@@ -185,7 +186,7 @@ def test_recording_links_are_only_http(admin, session, scheme):
 
 def test_street_coordinator_sees_only_deliveries_on_their_street(clay, admin, rt, session, scheme):
     both = scheme["beehive"]
-    from hotline import members as member_book
+    from hotline.residents import members as member_book
 
     member_book.add(session, NUMBERS[0], both, alerts="sms", active=True)  # the reporter is on both streets
     session.commit()

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from hotline import coordinators, logbook
-from hotline.coordinators import Scope
+from hotline.coordination import accounts
 from hotline.models import Report, ReportStreet
+from hotline.reports import logbook
+from hotline.residents.streets import Scope
 from tests.conftest import NUMBERS, add_street
 
 ZONE = ZoneInfo("Europe/London")
@@ -68,10 +69,10 @@ def test_a_coordinators_word_search_stays_on_their_streets(session, scheme):
 
 def test_street_choices_are_the_scopes_streets_by_name(session, scheme):
     extra = add_street(session, "Aldborough Road", 103)
-    everyone = coordinators.street_choices(session, Scope(None))
+    everyone = accounts.street_choices(session, Scope(None))
     assert [(s.id, s.name) for s in everyone] == [(extra.id, "Aldborough Road"), (scheme["beehive"].id, "Beehive Lane"), (scheme["clayhall"].id, "Clayhall Avenue")]
-    assert [s.name for s in coordinators.street_choices(session, Scope(frozenset({scheme["clayhall"].id})))] == ["Clayhall Avenue"]
-    assert coordinators.street_choices(session, Scope(frozenset())) == []
+    assert [s.name for s in accounts.street_choices(session, Scope(frozenset({scheme["clayhall"].id})))] == ["Clayhall Avenue"]
+    assert accounts.street_choices(session, Scope(frozenset())) == []
 
 
 def test_log_page_offers_the_streets_and_keeps_the_chosen_one(admin, scheme):

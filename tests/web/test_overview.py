@@ -7,9 +7,9 @@ from xml.etree import ElementTree
 
 from sqlmodel import select
 
-from hotline import logbook
-from hotline.coordinators import Scope
 from hotline.models import Delivery, DeliveryState, Report, ReportStreet
+from hotline.reports import logbook
+from hotline.residents.streets import Scope
 from tests.conftest import NUMBERS
 from tests.web.conftest import text_in
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from hotline import members
 from hotline.db import utcnow
 from hotline.models import Channel, Delivery, DeliveryState, Report, ReportState, ReportStreet, Street
+from hotline.residents import members
 from tests.browser.log.conftest import login
 from tests.conftest import NUMBERS
 from tests.web.conftest import make_coordinator

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from hotline.outbox import Dispatcher
+from hotline.delivery.outbox import Dispatcher
 from tests.conftest import build_app
+
 
 class LiveServer:
     def __init__(self, app):

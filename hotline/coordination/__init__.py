@@ -1,0 +1,2 @@
+"""What coordinators do besides the web: SMS commands (`commands`), accounts and login (`accounts`),
+announcements, and the daily digest."""

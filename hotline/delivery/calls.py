@@ -1,0 +1,167 @@
+"""Alert calls to landlines: what an answered alert call says (by who or what answered), the keys it
+offers (1 hear again, 2 stop these calls), and moving a delivery between SMS and call."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+from sqlmodel import Session, select
+from twilio.twiml.voice_response import VoiceResponse
+
+from hotline import messages, phones
+from hotline.db import utcnow
+from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, Report, Street
+from hotline.residents import members
+from hotline.voice.spoken import VOICE, Prompt, Turn, render, speakable
+
+MACHINE_ENDS = {"machine_end_beep", "machine_end_silence", "machine_end_other"}
+MAX_REPLAYS = 3  # "1 to hear it again", at most this often: a stuck key must not keep a call open
+MAX_ALERT_TRIES = 2  # no key or a wrong key: the options once more, then goodbye
+
+
+def alert_twiml(spoken: str) -> str:
+    """Inline TwiML for when Twilio cannot reach us (no HOTLINE_PUBLIC_URL): no keys, so read the
+    alert twice, so an answering machine that picks up late still records it whole."""
+    spoken = speakable(spoken)
+    response = VoiceResponse()
+    response.pause(length=1)
+    response.say(spoken, **VOICE)
+    response.pause(length=1)
+    response.say("Again: " + spoken, **VOICE)
+    response.hangup()
+    return str(response)
+
+
+def alert_path(delivery_id: int) -> str:
+    return f"/twilio/voice/alert/{delivery_id}"
+
+
+def alert_url(config, delivery_id: int) -> str | None:
+    """The signed URL Twilio fetches when the call is answered, with AnsweredBy; None without a public URL."""
+    return f"{config.public_url}{alert_path(delivery_id)}" if config.public_url else None
+
+
+def outbound_twiml(config, delivery: Delivery) -> str:
+    """The inline TwiML given with the call. The simulator's pretend phones follow relative URLs of ours."""
+    if config.simulator:
+        path = alert_path(delivery.id)
+        turn = alert_turn(config, delivery, answered_by="human")
+        return str(render(turn, lambda state, tries, params: f"{path}?{urlencode({'s': 1, 'n': tries, **params})}"))
+    return alert_twiml(delivery.body)
+
+
+def _options(delivery: Delivery, *, say_alert: bool, tries: int = 0, replays: int = 0, before: list[str] = ()) -> Turn:
+    lines = ([delivery.body] if say_alert else []) + [messages.voice_alert_options()]
+    return Turn(list(before), Prompt("alert", lines, tries=tries, params={"r": replays}))
+
+
+def alert_turn(config, delivery: Delivery, *, answered_by: str | None) -> Turn:
+    """The first thing an answered alert call says. A machine gets the message after its beep and no keys."""
+    answered_by = (answered_by or "unknown").lower()
+    if answered_by in MACHINE_ENDS:
+        return Turn([delivery.body, messages.voice_alert_left_on_machine(config.scheme_name)])
+    if answered_by == "machine_start":  # the beep is still to come: say it twice so the recording catches it
+        return Turn([delivery.body, "Again: " + delivery.body, messages.voice_alert_left_on_machine(config.scheme_name)])
+    return _options(delivery, say_alert=True)  # human, unknown, anything new: a person may be listening
+
+
+def answer_alert(*, session: Session, config, delivery_id: int, heard) -> Turn:
+    """One step of an answered alert call: Twilio's first request (AnsweredBy) or a key pressed."""
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.channel != Channel.CALL:
+        return Turn([messages.voice_alert_gone(config.scheme_name)])
+    if heard.step == 0:
+        if (heard.answered_by or "").lower() == "fax":
+            _fail(session, delivery, "answered by a fax machine")
+            return Turn()
+        return alert_turn(config, delivery, answered_by=heard.answered_by)
+    replays = heard.number("r")
+    if heard.digits in ("1", "9"):
+        if replays >= MAX_REPLAYS:
+            return Turn([messages.voice_alert_goodbye()])
+        return _options(delivery, say_alert=True, replays=replays + 1)
+    if heard.digits == "2":
+        said, queued = stop_calls(session=session, config=config, delivery=delivery)
+        return Turn([said], queued=queued)
+    tries = heard.tries + 1 if heard.digits is not None else heard.tries
+    if tries >= MAX_ALERT_TRIES:
+        return Turn([messages.voice_alert_goodbye()])
+    sorry = messages.voice_wrong_key() if heard.digits is not None else None
+    return _options(delivery, say_alert=False, tries=tries, replays=replays, before=[sorry] if sorry else [])
+
+
+def _fail(session: Session, delivery: Delivery, why: str) -> None:
+    delivery.state, delivery.error_message, delivery.updated_at = DeliveryState.FAILED, why, utcnow()
+    session.add(delivery)
+
+
+def stop_calls(*, session: Session, config, delivery: Delivery) -> tuple[str, int]:
+    """Key 2 on an alert call: no more calls. A mobile gets alerts by text instead (and a text saying so);
+    a landline, which has no other way, is opted out until it calls back. Returns (what to say, queued)."""
+    member = session.get(Member, delivery.member_id) if delivery.member_id else None
+    if member is None or not phones.is_mobile(member.phone):
+        members.opt_out(session, member.phone if member else delivery.phone)
+        return messages.voice_calls_stopped(config.scheme_name), 0
+    if member.alerts != AlertChannel.CALL:
+        return messages.voice_calls_stopped_to_text(), 0
+    members.set_alerts(session, member, AlertChannel.SMS)
+    waiting = session.exec(
+        select(Delivery).where(
+            Delivery.member_id == member.id, Delivery.channel == Channel.CALL, Delivery.state == DeliveryState.QUEUED
+        )
+    )
+    for other in waiting:
+        convert_to_sms(session, config, other)
+    session.add(Delivery(member_id=member.id, phone=member.phone, channel=Channel.SMS, body=messages.stopped_calls_sms()))
+    return messages.voice_calls_stopped_to_text(), 1
+
+
+def _report_and_street(session: Session, delivery: Delivery) -> tuple[Report | None, Street | None]:
+    report = session.get(Report, delivery.report_id) if delivery.report_id else None
+    street = session.get(Street, delivery.street_id) if delivery.street_id else None
+    return report, street
+
+
+def convert_to_call(session: Session, config, delivery: Delivery) -> None:
+    """Twilio said the number is not a mobile: the same alert goes out again, as a call (after quiet hours)."""
+    report, street = _report_and_street(session, delivery)
+    if report is not None and street is not None:
+        local = report.created_at.astimezone(config.timezone)
+        text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
+        delivery.body = messages.alert_call(config.scheme_name, street.name, local, text)
+    delivery.channel = Channel.CALL
+    delivery.state, delivery.lease_until, delivery.attempts = DeliveryState.QUEUED, None, 0
+    delivery.updated_at = utcnow()
+    delivery.next_attempt_at = call_release_time(config, delivery.updated_at, delivery.urgent)
+    session.add(delivery)
+
+
+def convert_to_sms(session: Session, config, delivery: Delivery) -> None:
+    """A member stopped alert calls from a mobile: alerts still waiting to ring go out as texts, now."""
+    report, street = _report_and_street(session, delivery)
+    if report is not None and street is not None:
+        local = report.created_at.astimezone(config.timezone)
+        text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
+        delivery.body = messages.broadcast(street.name, report.ref, local, text, urgent=report.urgent)
+    delivery.channel, delivery.attempts = Channel.SMS, 0
+    delivery.next_attempt_at = delivery.updated_at = utcnow()
+    session.add(delivery)
+
+
+def call_release_time(config, now: datetime, urgent: bool) -> datetime:
+    """Alert calls wait for the end of quiet hours unless the report is urgent; SMS never waits."""
+    local = now.astimezone(config.timezone)
+    if urgent or not config.quiet_hours.contains(local.time()):
+        return now
+    end = local.replace(hour=config.quiet_hours.end.hour, minute=config.quiet_hours.end.minute, second=0, microsecond=0)
+    if end <= local:
+        end += timedelta(days=1)
+    return end.astimezone(timezone.utc)
+
+
+def retry_at(config, delivery: Delivery, now: datetime | None = None) -> datetime:
+    """Busy or no answer: ring again a few minutes later (2, then 4), never into quiet hours unless urgent."""
+    now = now or utcnow()
+    at = now + timedelta(minutes=2 * max(1, delivery.attempts))
+    return call_release_time(config, at, delivery.urgent) if config is not None else at

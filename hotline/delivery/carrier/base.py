@@ -1,0 +1,49 @@
+"""What a carrier is: the seam every outbound SMS and call goes through, and the errors it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The carrier took the message or call: its SID and the status it reported."""
+
+    sid: str
+    status: str
+
+
+class CarrierError(Exception):
+    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+class Throttled(CarrierError):
+    """HTTP 429: Twilio did not process the request, so sending again is safe."""
+
+
+class Uncertain(CarrierError):
+    """A timeout, a dropped connection or a 5xx: Twilio may have accepted it all the same."""
+
+
+class Rejected(CarrierError):
+    """Twilio refused the request for good (4xx); `code` says why (21610, 21614, 21211 …)."""
+
+
+class Carrier(Protocol):
+    # `pace`, if given, is called right before the request goes out (the dispatcher's rate limit).
+    def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted: ...
+
+    def find_sms(self, *, to: str, body: str, since: datetime) -> Accepted | None: ...
+
+    def place_call(
+        self, *, to: str, twiml: str, status_callback: str | None, url: str | None = None, pace=None
+    ) -> Accepted:
+        """Ring `to`: Twilio fetches `url` (with AnsweredBy) when there is one, else plays `twiml`."""
+        ...
+
+    def find_call(self, *, to: str, since: datetime) -> Accepted | None: ...

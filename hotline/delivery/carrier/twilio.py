@@ -1,0 +1,129 @@
+"""Twilio's REST API through the helper library: the only module that imports `twilio.rest`."""
+
+from __future__ import annotations
+
+import re
+import threading
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+import requests
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from hotline.delivery.carrier.base import Accepted, CarrierError, Rejected, Throttled, Uncertain
+
+_pacing = threading.local()  # the dispatcher's pacer for the send in flight on this thread
+_TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*twilio\.com")
+# How far Twilio's clock and ours may disagree when matching a message we may have sent.
+_CLOCK_SLACK = timedelta(minutes=2)
+
+
+class BaseUrlHttpClient(TwilioHttpClient):
+    """Sends every Twilio domain's requests to one base URL (a local stand-in in tests), with a timeout."""
+
+    def __init__(self, base_url: str, *, timeout: float, pool_size: int):
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+
+    def request(self, method, url, *args, **kwargs):
+        pace = getattr(_pacing, "wait", None)
+        if pace is not None and method.upper() == "POST":
+            pace()  # as late as possible: the API must see the pace, not our thread pool's jitter
+        if self.base_url != "https://api.twilio.com":
+            url = _TWILIO_HOST.sub(self.base_url, url)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _translate(exc: Exception) -> CarrierError:
+    if isinstance(exc, TwilioRestException):
+        if exc.status == 429:
+            return Throttled(exc.msg, code=exc.code, http_status=429)
+        if exc.status >= 500:
+            return Uncertain(exc.msg, code=exc.code, http_status=exc.status)
+        return Rejected(exc.msg, code=exc.code, http_status=exc.status)
+    return Uncertain(f"{type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def _paced(pace):
+    _pacing.wait = pace
+    try:
+        yield
+    finally:
+        _pacing.wait = None
+
+
+class TwilioCarrier:
+    def __init__(self, config, *, pool_size: int = 64):
+        self.config = config
+        http = BaseUrlHttpClient(config.api_url, timeout=config.rest_timeout_seconds, pool_size=pool_size)
+        self.client = Client(config.account_sid, config.auth_token, http_client=http)
+
+    def _sender(self) -> dict:
+        if self.config.messaging_service_sid:
+            return {"messaging_service_sid": self.config.messaging_service_sid}
+        return {"from_": self.config.from_number}
+
+    def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted:
+        extra = {"status_callback": status_callback} if status_callback else {}
+        try:
+            with _paced(pace):
+                message = self.client.messages.create(
+                    to=to, body=body, validity_period=self.config.sms_validity_seconds, **self._sender(), **extra
+                )
+        except (TwilioRestException, requests.RequestException) as exc:
+            raise _translate(exc) from exc
+        return Accepted(sid=message.sid, status=message.status)
+
+    def find_sms(self, *, to: str, body: str, since: datetime) -> Accepted | None:
+        """A message to `to` with this body created since `since`: proof an uncertain send got through."""
+        filters = {"to": to}
+        if self.config.from_number and not self.config.messaging_service_sid:
+            filters["from_"] = self.config.from_number
+        try:
+            recent = self.client.messages.list(limit=50, page_size=50, **filters)
+        except (TwilioRestException, requests.RequestException) as exc:
+            raise _translate(exc) from exc
+        for message in recent:
+            created = message.date_created
+            if message.body == body and (created is None or created >= since - _CLOCK_SLACK):
+                return Accepted(sid=message.sid, status=message.status)
+        return None
+
+    def place_call(self, *, to: str, twiml: str, status_callback: str | None, url: str | None = None, pace=None) -> Accepted:
+        extra = {}
+        if status_callback:
+            extra = {
+                "status_callback": status_callback,
+                "status_callback_event": ["initiated", "ringing", "answered", "completed"],
+            }
+        # A URL of ours lets the answer depend on AnsweredBy and offer keys; inline TwiML cannot.
+        extra.update({"url": url, "method": "POST"} if url else {"twiml": twiml})
+        try:
+            with _paced(pace):
+                call = self.client.calls.create(
+                    to=to,
+                    from_=self.config.from_number,
+                    machine_detection="DetectMessageEnd",
+                    **extra,
+                )
+        except (TwilioRestException, requests.RequestException) as exc:
+            raise _translate(exc) from exc
+        return Accepted(sid=call.sid, status=call.status)
+
+    def find_call(self, *, to: str, since: datetime) -> Accepted | None:
+        try:
+            recent = self.client.calls.list(to=to, from_=self.config.from_number, limit=20)
+        except (TwilioRestException, requests.RequestException) as exc:
+            raise _translate(exc) from exc
+        for call in recent:
+            created = call.date_created
+            if created is None or created >= since - _CLOCK_SLACK:
+                return Accepted(sid=call.sid, status=call.status)
+        return None

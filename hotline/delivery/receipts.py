@@ -1,0 +1,111 @@
+"""Status callbacks: move each delivery forward (never back), and act on what Twilio's errors mean."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session, select
+
+from hotline.db import utcnow
+from hotline.delivery import calls
+from hotline.delivery.retry import LANDLINE, OPTED_OUT, RETRYABLE_ERRORS, backoff
+from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, UnmatchedStatus
+from hotline.residents import members
+
+log = logging.getLogger(__name__)
+
+RANK = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENDING: 1,
+    DeliveryState.ACCEPTED: 2,
+    DeliveryState.CALLING: 2,
+    DeliveryState.SENT: 3,
+    DeliveryState.DELIVERED: 4,
+    DeliveryState.UNDELIVERED: 4,
+    DeliveryState.FAILED: 4,
+    DeliveryState.CANCELLED: 4,
+}
+MESSAGE_STATES = {
+    "accepted": DeliveryState.ACCEPTED, "scheduled": DeliveryState.ACCEPTED, "queued": DeliveryState.ACCEPTED,
+    "sending": DeliveryState.SENT, "sent": DeliveryState.SENT,
+    "delivered": DeliveryState.DELIVERED, "read": DeliveryState.DELIVERED,
+    "undelivered": DeliveryState.UNDELIVERED, "failed": DeliveryState.FAILED, "canceled": DeliveryState.FAILED,
+}
+CALL_STATES = {
+    "queued": DeliveryState.CALLING, "initiated": DeliveryState.CALLING, "ringing": DeliveryState.CALLING,
+    "in-progress": DeliveryState.CALLING, "completed": DeliveryState.DELIVERED,
+    "busy": DeliveryState.UNDELIVERED, "no-answer": DeliveryState.UNDELIVERED,
+    "failed": DeliveryState.FAILED, "canceled": DeliveryState.FAILED,
+}
+MAX_CALL_RETRIES = 2
+
+
+def state_for(channel: str, status: str) -> DeliveryState | None:
+    table = CALL_STATES if channel == Channel.CALL else MESSAGE_STATES
+    return table.get((status or "").lower())
+
+
+def apply(session: Session, *, sid: str, status: str, error_code: int | None, max_attempts: int, config=None) -> bool:
+    """Apply one callback. False (and kept for later) when no delivery has this SID yet."""
+    if state_for(Channel.SMS, status) is None and state_for(Channel.CALL, status) is None:
+        log.info("ignored unknown status %r for %s", status[:20], sid)
+        return True
+    delivery = session.exec(select(Delivery).where(Delivery.sid == sid)).first()
+    if delivery is None:
+        _keep_unmatched(session, sid, status, error_code)
+        return False
+    _advance(session, delivery, status, error_code, max_attempts, config)
+    return True
+
+
+def apply_early(session: Session, delivery: Delivery) -> None:
+    """Called when a SID is recorded: apply a callback that arrived before it."""
+    early = session.get(UnmatchedStatus, delivery.sid)
+    if early is not None:
+        _advance(session, delivery, early.status, early.error_code, max_attempts=0, config=None)
+        session.delete(early)
+
+
+def _keep_unmatched(session: Session, sid: str, status: str, error_code: int | None) -> None:
+    kept = session.get(UnmatchedStatus, sid)
+    if kept is None:
+        session.add(UnmatchedStatus(sid=sid, status=status, error_code=error_code))
+        return
+    old = state_for(Channel.SMS, kept.status) or state_for(Channel.CALL, kept.status)
+    new = state_for(Channel.SMS, status) or state_for(Channel.CALL, status)
+    if new is not None and (old is None or RANK[new] >= RANK[old]):
+        kept.status, kept.error_code = status, error_code
+        session.add(kept)
+
+
+def _advance(session: Session, delivery: Delivery, status: str, error_code: int | None, max_attempts: int, config) -> None:
+    new = state_for(delivery.channel, status)
+    current = DeliveryState(delivery.state)
+    if new is None or RANK[new] < RANK[current] or current in (DeliveryState.DELIVERED, DeliveryState.CANCELLED):
+        return
+    if RANK[current] == 4 and (new == current or delivery.channel == Channel.CALL):
+        return  # a call's end is final: "completed" after we hung up on a fax is still a failure
+    delivery.state, delivery.updated_at = new, utcnow()
+    if error_code:
+        delivery.error_code = error_code
+    session.add(delivery)
+    if new in (DeliveryState.UNDELIVERED, DeliveryState.FAILED):
+        _after_failure(session, delivery, status, error_code, max_attempts, config)
+
+
+def _after_failure(session: Session, delivery: Delivery, status: str, error_code: int | None, max_attempts: int, config) -> None:
+    member = session.get(Member, delivery.member_id) if delivery.member_id else None
+    if error_code == OPTED_OUT:
+        members.opt_out(session, delivery.phone)
+        return
+    if error_code == LANDLINE and member is not None and delivery.channel == Channel.SMS and config is not None:
+        members.set_alerts(session, member, AlertChannel.CALL)
+        calls.convert_to_call(session, config, delivery)
+        return
+    call_retry = delivery.channel == Channel.CALL and status in ("busy", "no-answer") and delivery.attempts <= MAX_CALL_RETRIES
+    if call_retry or (error_code in RETRYABLE_ERRORS and delivery.attempts < max_attempts):
+        delivery.state, delivery.sid = DeliveryState.QUEUED, None
+        delivery.next_attempt_at = utcnow() + backoff(delivery.attempts + 2, config.retry_base_seconds if config else 5.0)
+        if call_retry:  # the line was busy or nobody came: minutes later, and not into quiet hours
+            delivery.next_attempt_at = calls.retry_at(config, delivery)
+        session.add(delivery)

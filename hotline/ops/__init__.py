@@ -1,0 +1,1 @@
+"""Running the hotline: scheduled jobs (`jobs`), housekeeping (expiry, retention, erasure), and /healthz."""

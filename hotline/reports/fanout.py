@@ -1,0 +1,128 @@
+"""From a report to its deliveries: who gets it (each number once), written set-based into the outbox.
+
+Up to INLINE_LIMIT recipients the deliveries are written in the report's own transaction. A bigger
+broadcast is only marked (`Report.fanout_pending`, committed with the report, so nothing is lost)
+and the dispatcher writes its deliveries straight after: a webhook's time must not grow with the street.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, case, exists, func, insert, literal, update
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
+
+from hotline import messages, phones
+from hotline.db import UTCDateTime, utcnow
+from hotline.delivery.calls import call_release_time
+from hotline.models import (
+    AlertChannel,
+    Channel,
+    Delivery,
+    DeliveryState,
+    Member,
+    Membership,
+    MembershipStatus,
+    Report,
+    ReportStreet,
+    Street,
+)
+
+INLINE_LIMIT = 500
+COLUMNS = [
+    "report_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
+    "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
+]
+
+
+def _recipients(report: Report, street_ids: list[int]):
+    """Active members of these streets, minus the reporter and opted-out or unusable numbers."""
+    return and_(
+        Membership.street_id.in_(street_ids),
+        Membership.status == MembershipStatus.ACTIVE.value,
+        Member.opted_out_at.is_(None),
+        Member.invalid_at.is_(None),
+        Member.phone != (report.phone or ""),
+        Member.id != (report.member_id or -1),
+    )
+
+
+def count_recipients(session: Session, report: Report, streets: list[Street]) -> int:
+    query = (
+        core_select(func.count(func.distinct(Member.id)))
+        .select_from(Membership)
+        .join(Member, Member.id == Membership.member_id)
+        .where(_recipients(report, [s.id for s in streets]))
+    )
+    return session.execute(query).scalar_one()
+
+
+def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
+    """Write the deliveries now, or mark a big broadcast for the dispatcher. Returns the recipient count."""
+    if not streets:
+        return 0
+    total = count_recipients(session, report, streets)
+    if total > INLINE_LIMIT:
+        report.fanout_pending = True
+        session.add(report)
+        return total
+    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now)
+
+
+def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
+    """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS)."""
+    local_time = report.created_at.astimezone(config.timezone)
+    text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
+    call_at = call_release_time(config, now, report.urgent)
+    is_call = Member.alerts == AlertChannel.CALL
+    total = 0
+    for street in streets:
+        sms_body = messages.broadcast(street.name, report.ref, local_time, text, urgent=report.urgent)
+        call_body = messages.alert_call(config.scheme_name, street.name, local_time, text)
+        already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
+        rows = (
+            core_select(
+                literal(report.id),
+                Member.id,
+                literal(street.id),
+                Member.phone,
+                case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
+                case((is_call, literal(call_body)), else_=literal(sms_body)),
+                literal(report.urgent),
+                literal(DeliveryState.QUEUED.value),
+                literal(0),
+                case((is_call, literal(call_at, UTCDateTime)), else_=literal(now, UTCDateTime)),
+                literal(False),
+                literal(now, UTCDateTime),
+                literal(now, UTCDateTime),
+            )
+            .select_from(Membership)
+            .join(Member, Member.id == Membership.member_id)
+            .where(_recipients(report, [street.id]), ~already)
+        )
+        # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
+        statement = insert(Delivery).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
+        total += session.execute(statement).rowcount
+    return total
+
+
+def expand_pending(*, session: Session, config, limit: int = 5, now: datetime | None = None) -> int:
+    """Write the deliveries of marked broadcasts, each in its own transaction; safe with two workers
+    (the UPDATE … WHERE fanout_pending claims the report; the loser updates no row)."""
+    done = 0
+    ids = session.exec(select(Report.id).where(Report.fanout_pending == True).order_by(Report.id).limit(limit)).all()  # noqa: E712
+    for report_id in ids:
+        claimed = session.execute(
+            update(Report).where(Report.id == report_id, Report.fanout_pending == True)  # noqa: E712
+            .values(fanout_pending=False).execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed:
+            report = session.get(Report, report_id)
+            streets = list(session.exec(
+                select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report_id)
+            ))
+            write_deliveries(session=session, config=config, report=report, streets=streets, now=now or utcnow())
+            done += 1
+        session.commit()
+    return done

@@ -1,0 +1,168 @@
+"""An inbound SMS, read once: a keyword (JOIN, STOP, HELP …) or a report. Returns the reply text."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, func, select
+
+from hotline import messages
+from hotline.coordination import commands
+from hotline.db import utcnow
+from hotline.models import AlertChannel, InboundEvent, Member, MembershipStatus
+from hotline.reports import intake
+from hotline.residents import members, streets
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+START_WORDS = {"START", "UNSTOP", "YES"}
+HELP_WORDS = {"HELP", "INFO"}
+WHOLE_MESSAGE = STOP_WORDS | START_WORDS | HELP_WORDS | {"LEAVE", "CALL ME", "TEXT ME"}
+WITH_ARGUMENT = {"JOIN", "URGENT"}
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reply:
+    text: str | None  # None: answer with an empty TwiML response
+    duplicate: bool = False  # this MessageSid was handled before; nothing changed now
+    queued: int = 0  # deliveries written to the outbox, so the dispatcher can be woken
+
+
+def parse(body: str) -> tuple[str | None, str]:
+    """(keyword, argument). Keywords count only as the whole message, bar case, spaces and trailing
+    punctuation, as Twilio's opt-out handling does; JOIN and URGENT take the rest as their argument."""
+    tidy = " ".join((body or "").split())
+    whole = re.sub(r"[\s.!?,;:'\"]+$", "", tidy).upper()
+    if whole in WHOLE_MESSAGE:
+        return whole, ""
+    first, _, rest = tidy.partition(" ")
+    if re.sub(r"[.!?,;:]+$", "", first).upper() in WITH_ARGUMENT:
+        return re.sub(r"[.!?,;:]+$", "", first).upper(), rest.strip()
+    return None, tidy
+
+
+def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, now: datetime | None = None) -> Reply:
+    """Handle one inbound SMS inside the caller's transaction; a repeated MessageSid returns the first reply.
+
+    The event row is written last, with the reply: a concurrent twin of this request then fails on
+    its primary key at commit and rolls back whole, so the effect happens once either way.
+    """
+    key = f"sms:{sid}"
+    seen = session.get(InboundEvent, key)
+    if seen is not None:
+        return Reply(seen.reply, duplicate=True)
+    now = now or utcnow()
+    reply = _handle(session, config, sender, body, now)
+    if reply.text is not None and _over_reply_cap(session, config, sender, now):
+        reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
+    session.add(InboundEvent(key=key, kind="sms", phone=sender, created_at=now, reply=reply.text))
+    return reply
+
+
+def _replies_last_hour(session: Session, sender: str, now: datetime) -> int:
+    return session.exec(
+        select(func.count()).select_from(InboundEvent).where(
+            InboundEvent.phone == sender, InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
+        )
+    ).one()
+
+
+def _all_replies_last_hour(session: Session, now: datetime) -> int:
+    return session.exec(
+        select(func.count()).select_from(InboundEvent).where(
+            InboundEvent.kind == "sms", InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
+        )
+    ).one()
+
+
+def _over_reply_cap(session: Session, config, sender: str, now: datetime) -> bool:
+    """Each reply is an SMS we pay for, sent to whatever number the message claims to come from: cap them
+    per number, and in total, so a flood from many (spoofed) numbers cannot run up the bill either.
+    Concurrent webhooks may each see the count just under a cap: it is exceeded by at most that many."""
+    if _replies_last_hour(session, sender, now) >= config.max_replies_per_hour:
+        return True
+    if _all_replies_last_hour(session, now) >= config.max_replies_per_hour_total:
+        log.warning("the hotline's cap of %d replies an hour is reached: acting on texts without answering them", config.max_replies_per_hour_total)
+        return True
+    return False
+
+
+def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:
+    keyword, argument = parse(body)
+    scheme = config.scheme_name
+    member = members.find(session, sender)
+    if keyword in STOP_WORDS:
+        members.opt_out(session, sender, now=now)
+        return Reply(messages.opted_out(scheme))
+    if keyword in START_WORDS:
+        member = members.opt_in(session, sender)
+        return Reply(messages.opted_in(scheme, [s.name for s in members.active_streets(session, member)]))
+    if keyword in HELP_WORDS:
+        return Reply(messages.help_text(scheme))
+    if keyword == "JOIN":
+        return Reply(_join(session, sender, argument, now))
+    if keyword in ("LEAVE", "CALL ME", "TEXT ME"):
+        return Reply(_member_setting(session, config, member, keyword))
+    command = commands.handle(session=session, config=config, sender=sender, body=body, now=now)
+    if command is not None:
+        return Reply(command.text, queued=command.queued)
+    if keyword == "URGENT" and not argument:
+        return Reply(messages.urgent_needs_text())
+    if not argument.strip():
+        return Reply(messages.empty_report())
+    return _report(session, config, sender, member, argument, urgent=keyword == "URGENT", now=now)
+
+
+def _join(session: Session, sender: str, argument: str, now: datetime) -> str:
+    if not argument:
+        return messages.join_needs_street()
+    try:
+        street = streets.find(session, argument)
+    except streets.AmbiguousStreet as exc:
+        return messages.join_ambiguous(exc.candidates)
+    except streets.StreetNotFound as exc:
+        return messages.join_unknown(exc.candidates)
+    member = members.get_or_create(session, sender)
+    before = members.memberships(session, member, MembershipStatus.ACTIVE)
+    if any(s.id == street.id for _, s in before):
+        return messages.already_member(street.name)
+    membership = members.join(session, member, street, now=now)
+    if member.opted_out:
+        return messages.join_while_opted_out(street.name)
+    if membership.status == MembershipStatus.ACTIVE:
+        return messages.join_active(street.name)
+    return messages.join_pending(street.name)
+
+
+def _member_setting(session: Session, config, member: Member | None, keyword: str) -> str:
+    if member is None or not members.memberships(session, member, MembershipStatus.ACTIVE, MembershipStatus.PENDING):
+        return messages.not_a_member(config.scheme_name)
+    if keyword == "LEAVE":
+        return messages.left(members.leave(session, member))
+    if keyword == "CALL ME":
+        members.set_alerts(session, member, AlertChannel.CALL)
+        return messages.alerts_by_call()
+    members.set_alerts(session, member, AlertChannel.SMS)
+    return messages.alerts_by_text()
+
+
+def _report(session: Session, config, sender: str, member: Member | None, text: str, *, urgent: bool, now: datetime) -> Reply:
+    outcome = intake.submit(
+        session=session, config=config, phone=sender, text=text, member=member, urgent=urgent, now=now
+    )
+    ref = outcome.report.ref
+    replies = {
+        "sent": lambda: messages.report_ack(ref, outcome.recipients),
+        "held": lambda: messages.report_held(ref),
+        "over_hour": lambda: messages.over_hourly_limit(ref, config.max_reports_per_hour),
+        "over_day": lambda: messages.over_daily_limit(ref, config.max_reports_per_day),
+        "duplicate": lambda: messages.duplicate_report(ref),
+        "pending": lambda: messages.logged_while_pending(
+            [s.name for _, s in members.memberships(session, member, MembershipStatus.PENDING)]
+        ),
+        "stranger": lambda: messages.logged_for_stranger(config.scheme_name),
+    }
+    return Reply(replies[outcome.kind](), queued=outcome.recipients)

@@ -1,0 +1,131 @@
+"""A report's life: logging, limits, moderation, and handing it to the fan-out; coordinators' send and drop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func
+from sqlalchemy import select as core_select
+from sqlmodel import Session, select
+
+from hotline.db import utcnow
+from hotline.models import Channel, Member, MembershipStatus, Report, ReportState, ReportStreet, Street
+from hotline.reports import fanout
+from hotline.residents import members
+
+MAX_TEXT = 4000  # a 1600-character SMS fits many times over; anything longer is not a sighting
+
+
+@dataclass
+class Outcome:
+    """What became of a report, so the channel (SMS or voice) can tell the resident."""
+
+    report: Report
+    kind: str  # sent | held | over_hour | over_day | duplicate | pending | stranger
+    recipients: int = 0
+
+
+def _same_text(a: str | None, b: str | None) -> bool:
+    return " ".join((a or "").casefold().split()) == " ".join((b or "").casefold().split())
+
+
+def _limit_breached(session: Session, config, member: Member, text: str | None, now: datetime) -> str | None:
+    """duplicate / over_hour / over_day, or None. Two small queries: this runs inside every report webhook."""
+    counted = [ReportState.SENT.value, ReportState.HELD.value, ReportState.DROPPED.value]
+    window = now - timedelta(minutes=config.duplicate_window_minutes)
+    if text:
+        recent = session.execute(
+            core_select(Report.text)
+            .where(Report.member_id == member.id, Report.created_at >= window, Report.state.in_(counted[:2]))
+            .order_by(Report.created_at.desc())
+            .limit(20)
+        ).scalars()
+        if any(_same_text(earlier, text) for earlier in recent):
+            return "duplicate"
+    hour_ago = now - timedelta(hours=1)
+    hour, day = session.execute(
+        core_select(
+            func.coalesce(func.sum(case((Report.created_at >= hour_ago, 1), else_=0)), 0),
+            func.count(Report.id),
+        ).where(Report.member_id == member.id, Report.created_at >= now - timedelta(days=1), Report.state.in_(counted))
+    ).one()
+    if hour >= config.max_reports_per_hour:
+        return "over_hour"
+    return "over_day" if day >= config.max_reports_per_day else None
+
+
+def submit(
+    *,
+    session: Session,
+    config,
+    phone: str,
+    text: str | None,
+    member: Member | None,
+    channel: Channel = Channel.SMS,
+    urgent: bool = False,
+    recording_url: str | None = None,
+    hold: bool = False,
+    now: datetime | None = None,
+) -> Outcome:
+    """Log a report and, from an active member within their limits, broadcast it or hold it for a coordinator."""
+    now = now or utcnow()
+    report = Report(
+        member_id=member.id if member else None,
+        phone=phone,
+        channel=channel,
+        text=(text or "")[:MAX_TEXT] or None,
+        recording_url=recording_url,
+        urgent=urgent,
+        created_at=now,
+    )
+    streets = members.active_streets(session, member)
+    linked = streets
+    if not streets:
+        pending = members.memberships(session, member, MembershipStatus.PENDING) if member else []
+        linked = [street for _, street in pending]
+        report.reason = "pending" if pending else "stranger"
+        kind = report.reason
+    else:
+        breach = _limit_breached(session, config, member, report.text, now)
+        if breach:
+            report.reason, kind = breach, breach
+        elif hold or any(s.moderated for s in streets):
+            report.state, report.reason, kind = ReportState.HELD, ("review" if hold else "moderated"), "held"
+        else:
+            report.state, kind = ReportState.SENT, "sent"
+    session.add(report)
+    session.flush()
+    for street in linked:
+        session.add(ReportStreet(report_id=report.id, street_id=street.id))
+    count = fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now) if kind == "sent" else 0
+    return Outcome(report=report, kind=kind, recipients=count)
+
+
+def release(*, session: Session, config, report: Report, text: str | None = None, now: datetime | None = None) -> int:
+    """A coordinator sends a held report (optionally with the text they typed for a recording)."""
+    now = now or utcnow()
+    if report.state != ReportState.HELD:
+        return 0
+    if text:
+        report.text = text[:MAX_TEXT]
+    report.state, report.decided_at = ReportState.SENT, now
+    session.add(report)
+    streets = list(
+        session.exec(select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report.id))
+    )
+    return fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now)
+
+
+def drop(*, session: Session, report: Report, now: datetime | None = None) -> bool:
+    if report.state != ReportState.HELD:
+        return False
+    report.state, report.decided_at = ReportState.DROPPED, now or utcnow()
+    session.add(report)
+    return True
+
+
+def by_ref(session: Session, ref: str) -> Report | None:
+    ref = ref.strip().upper().lstrip("R")
+    # Few enough digits for a database integer: "R99999999999999999999" is no report, not a database error.
+    return session.get(Report, int(ref)) if ref.isdecimal() and len(ref) <= 9 else None

@@ -1,0 +1,70 @@
+"""Members from a CSV file (`phone,street[,alerts]`): every row checked first, then all or nothing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from sqlmodel import Session
+
+from hotline import phones
+from hotline.models import AlertChannel, Street
+from hotline.residents import members, streets
+
+
+@dataclass
+class Row:
+    line: int
+    phone: str
+    street: Street
+    alerts: AlertChannel
+
+
+@dataclass
+class Checked:
+    rows: list[Row] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # "line 4: not a valid phone number: '0123'"
+
+
+def check(session: Session, text: str) -> Checked:
+    result = Checked()
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in reader.fieldnames or []]
+    if "phone" not in header or "street" not in header:
+        result.errors.append("line 1: the header must name the columns phone and street (and optionally alerts)")
+        return result
+    reader.fieldnames = header
+    for line, raw in enumerate(reader, start=2):
+        row = {k: (v or "").strip() for k, v in raw.items() if k}
+        if not any(row.values()):
+            continue
+        problems = []
+        try:
+            phone = phones.parse(row.get("phone", ""))
+        except phones.InvalidPhone:
+            phone, problems = None, [f"not a valid phone number: {row.get('phone', '')!r}"]
+        try:
+            street = streets.find(session, row.get("street", ""))
+        except (streets.StreetNotFound, streets.AmbiguousStreet):
+            street = None
+            problems.append(f"unknown street: {row.get('street', '')!r}")
+        alerts = (row.get("alerts") or "sms").lower()
+        if alerts not in ("sms", "call"):
+            problems.append(f"alerts must be sms or call, not {alerts!r}")
+        if problems:
+            result.errors.append(f"line {line}: " + "; ".join(problems))
+        else:
+            result.rows.append(Row(line, phone, street, AlertChannel(alerts)))
+    if not result.rows and not result.errors:
+        result.errors.append("the file has no members in it")
+    return result
+
+
+def apply(session: Session, checked: Checked) -> int:
+    """Imported members are active at once."""
+    if checked.errors:
+        raise ValueError("refusing to import a file with errors")
+    for row in checked.rows:
+        members.add(session, row.phone, row.street, alerts=row.alerts, active=True)
+    return len(checked.rows)

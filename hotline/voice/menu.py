@@ -1,0 +1,172 @@
+"""The voice menu as a state machine: each step gets what the caller pressed or said (a `Heard`) and
+returns the next `Turn`. The home menu depends on who calls (member, pending, opted out, unknown:
+`steps.py`); reporting by phone lives in `reporting.py`. The README's key table describes every state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+from sqlmodel import Session
+
+from hotline import messages, phones
+from hotline.db import utcnow
+from hotline.models import AlertChannel, CallDraft, InboundEvent, MembershipStatus, Street
+from hotline.residents import members, streets
+from hotline.voice import reporting
+from hotline.voice.spoken import Heard, Prompt, Turn
+from hotline.voice.steps import ACTIVE, OPTED_OUT, PENDING, UNKNOWN, WITHHELD, Step, again, ask, home, identify
+
+FORGET_AFTER = timedelta(days=1)  # Twilio ends every call within four hours
+
+
+def start(*, session: Session, config, heard: Heard, now: datetime | None = None) -> Turn:
+    """The call comes in: greet by street, remind of 999, then the home menu for this caller."""
+    now = now or utcnow()
+    forget_finished_calls(session, now)
+    step = Step(session, config, heard, now, identify(session, heard.phone))
+    if step.caller.kind == WITHHELD:
+        return Turn([messages.voice_withheld(config.scheme_name)])
+    names = step.caller.names if step.caller.kind == ACTIVE else []
+    return home(step, before=[messages.voice_greeting(config.scheme_name, names)])
+
+
+def answer(*, session: Session, config, state: str, heard: Heard, now: datetime | None = None) -> Turn:
+    """One later step: `state` is where the prompt's answer was sent."""
+    step = Step(session, config, heard, now or utcnow(), identify(session, heard.phone))
+    if step.caller.kind == WITHHELD:
+        return Turn([messages.voice_withheld(config.scheme_name)])
+    handlers = {
+        "home": on_home, "settings": on_settings, "leave": on_leave, "join": on_join,
+        "report": reporting.on_report, "check": reporting.on_check, "recording": reporting.on_recording,
+    }
+    return handlers.get(state, lambda s: home(s))(step)
+
+
+def on_home(step: Step) -> Turn:
+    kind, key = step.caller.kind, step.heard.digits
+    if step.heard.silent:
+        return again(step, home)
+    if kind == UNKNOWN:
+        return _street_heard(step)
+    if key == "9":
+        return home(step, tries=step.heard.tries)
+    if kind == OPTED_OUT and key == "1":
+        members.opt_in(step.session, step.caller.phone)
+        step.refresh()
+        return home(step, before=[messages.voice_opted_in(step.config.scheme_name)])
+    if kind in (ACTIVE, PENDING) and key == "1":
+        return reporting.ask_report(step, failures=0)
+    if kind == ACTIVE and key == "2":
+        return home(step, before=reporting.latest_alerts(step))
+    if kind == ACTIVE and key == "3":
+        return ask_settings(step)
+    return again(step, home)
+
+
+# --- changing how alerts come, and leaving -----------------------------------------------------
+
+
+def ask_settings(step: Step, *, tries: int = 0, sorry: str | None = None) -> Turn:
+    member = step.caller.member
+    said = messages.voice_settings(member.alerts == AlertChannel.CALL, phones.is_mobile(member.phone), step.caller.names)
+    return ask(Prompt("settings", [said], tries=tries), sorry=sorry)
+
+
+def on_settings(step: Step) -> Turn:
+    if step.caller.kind != ACTIVE:
+        return home(step)
+    key, member = step.heard.digits, step.caller.member
+    if key == "1":
+        if not phones.is_mobile(member.phone):
+            return home(step, before=[messages.voice_cannot_text()])
+        members.set_alerts(step.session, member, AlertChannel.SMS)
+        return home(step, before=[messages.voice_alerts_by_text()])
+    if key == "2":
+        members.set_alerts(step.session, member, AlertChannel.CALL)
+        return home(step, before=[messages.voice_alerts_by_call()])
+    if key == "3":
+        return ask_leave(step)
+    if key == "0":
+        return home(step)
+    if key == "9":
+        return ask_settings(step, tries=step.heard.tries)
+    return again(step, ask_settings)
+
+
+def ask_leave(step: Step, *, tries: int = 0, sorry: str | None = None) -> Turn:
+    return ask(Prompt("leave", [messages.voice_leave_confirm(step.caller.names)], tries=tries), sorry=sorry)
+
+
+def on_leave(step: Step) -> Turn:
+    if step.caller.kind != ACTIVE:
+        return home(step)
+    key = step.heard.digits
+    if key == "1":
+        return Turn([messages.voice_left(members.leave(step.session, step.caller.member))])
+    if key in ("2", "0"):
+        return home(step)
+    if key == "9":
+        return ask_leave(step, tries=step.heard.tries)
+    return again(step, ask_leave)
+
+
+# --- joining by phone ----------------------------------------------------------------------------
+
+
+def _street_heard(step: Step) -> Turn:
+    """An unknown caller keyed a code (then #) or said a street's name."""
+    tries = step.heard.tries + 1
+    if step.heard.digits is not None:
+        code = step.heard.digits.strip("#")
+        if not code.isdecimal():  # not isdigit(): "²" is a digit, and int("²") fails
+            return home(step, tries=tries, sorry=messages.voice_code_not_digits())
+        query = code
+    else:
+        query = (step.heard.speech or "").strip()
+    try:
+        street = streets.find(step.session, query)
+    except streets.AmbiguousStreet as exc:
+        return home(step, tries=tries, sorry=messages.voice_street_ambiguous(exc.candidates))
+    except streets.StreetNotFound as exc:
+        spoken = step.heard.digits is None
+        return home(step, tries=tries, sorry=messages.voice_street_unknown(exc.candidates if spoken else []))
+    return ask_join(step, street)
+
+
+def ask_join(step: Step, street: Street, *, tries: int = 0, sorry: str | None = None) -> Turn:
+    prompt = Prompt("join", [messages.voice_join_confirm(street.name)], tries=tries, params={"street": street.id})
+    return ask(prompt, sorry=sorry)
+
+
+def on_join(step: Step) -> Turn:
+    street = step.session.get(Street, step.heard.number("street"))
+    if street is None or step.caller.kind != UNKNOWN:
+        return home(step)
+    key = step.heard.digits
+    if key == "1":
+        # Members who join by phone get alerts by phone call unless they choose otherwise.
+        member = members.get_or_create(step.session, step.caller.phone, alerts=AlertChannel.CALL)
+        membership = members.join(step.session, member, street, now=step.now)
+        if membership.status != MembershipStatus.ACTIVE:
+            return Turn([messages.voice_joined_pending(street.name)])
+        step.refresh()
+        return home(step, before=[messages.voice_joined_active(street.name, member.alerts == AlertChannel.CALL)])
+    if key == "2":
+        return home(step)
+    if key == "9":
+        return ask_join(step, street, tries=step.heard.tries)
+    return again(step, ask_join, street)
+
+
+# --- what a call leaves behind -------------------------------------------------------------------
+
+
+def forget_finished_calls(session: Session, now: datetime | None = None) -> int:
+    """Drafts and replayable answers of calls that have surely ended: they may hold what was said."""
+    cutoff = (now or utcnow()) - FORGET_AFTER
+    drafts = session.execute(delete(CallDraft).where(CallDraft.updated_at < cutoff)).rowcount
+    events = session.execute(
+        delete(InboundEvent).where(InboundEvent.key >= "call:", InboundEvent.key < "call;", InboundEvent.created_at < cutoff)
+    ).rowcount
+    return drafts + events

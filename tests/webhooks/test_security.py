@@ -1,0 +1,187 @@
+"""Nobody let in: signatures on every Twilio route, proxies, body limits, reply caps."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, func, select
+from twilio.request_validator import RequestValidator
+
+from hotline.models import InboundEvent, Member, Report
+from tests.conftest import AUTH_TOKEN, NUMBERS, PUBLIC_URL, SignedClient, add_members, add_street, build_app
+
+TWILIO_ROUTES = ["/twilio/sms", "/twilio/status"]
+
+
+def rows(rt) -> tuple[int, int, int]:
+    with Session(rt.engine) as session:
+        return tuple(session.exec(select(func.count()).select_from(m)).one() for m in (Report, Member, InboundEvent))
+
+
+SMS = {"From": NUMBERS[0], "Body": "hello there", "MessageSid": "SM" + "c" * 32, "MessageStatus": "delivered"}
+
+
+@pytest.mark.parametrize("path", TWILIO_ROUTES)
+def test_unsigned_forged_replayed_and_old_token_signatures_are_refused(rt, twilio, path):
+    before = rows(rt)
+    other_token = RequestValidator("an-old-rotated-token").compute_signature(PUBLIC_URL + path, SMS)
+    wrong_params = twilio.validator.compute_signature(PUBLIC_URL + path, {**SMS, "Body": "something else"})
+    attempts = [
+        twilio.client.post(path, data=SMS),  # no header at all
+        twilio.post(path, SMS, signature=""),
+        twilio.post(path, SMS, signature="AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        twilio.post(path, SMS, sign_url=PUBLIC_URL + "/twilio/other"),  # replayed to another URL
+        twilio.post(path, SMS, sign_url="https://attacker.example.org" + path),
+        twilio.post(path, SMS, signature=other_token),
+        twilio.post(path, SMS, signature=wrong_params),
+    ]
+    assert [r.status_code for r in attempts] == [403] * len(attempts)
+    assert rows(rt) == before
+
+
+def test_signature_uses_the_raw_percent_encoded_url(rt, twilio):
+    """Werkzeug decodes %C3%A9 in request.url; Twilio signed the encoded form."""
+    path = "/twilio/sms?street=Caf%C3%A9%20Row&x=%2F"
+    data = {"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "d" * 32}
+    signature = twilio.validator.compute_signature(PUBLIC_URL + path, data)
+    response = twilio.client.post(path, data=data, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+
+
+def test_behind_a_proxy_the_public_url_is_what_counts(rt, twilio):
+    """The app sees http://internal:8000, Twilio signed https://hotline.example.org."""
+    data = {"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "e" * 32}
+    signature = twilio.validator.compute_signature(PUBLIC_URL + "/twilio/sms", data)
+    response = twilio.client.post(
+        "/twilio/sms", data=data, base_url="http://internal:8000", headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status_code == 200
+
+
+def test_forwarded_headers_are_trusted_only_with_proxy_hops(tmp_path):
+    data = {"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "f" * 32}
+    signed_for = "https://public.example.net/twilio/sms"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(signed_for, data)
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "public.example.net", "X-Twilio-Signature": signature}
+
+    untrusting = build_app(tmp_path / "a", twilio=True, environ={"HOTLINE_PUBLIC_URL": ""})
+    assert untrusting.test_client().post("/twilio/sms", data=data, base_url="http://internal:8000", headers=forwarded).status_code == 403
+
+    trusting = build_app(tmp_path / "b", twilio=True, environ={"HOTLINE_PUBLIC_URL": "", "HOTLINE_PROXY_HOPS": "1"})
+    assert trusting.test_client().post("/twilio/sms", data=data, base_url="http://internal:8000", headers=forwarded).status_code == 200
+    for app in (untrusting, trusting):
+        app.extensions["hotline"].engine.dispose()
+
+
+def test_an_oversized_body_is_refused_before_anything_happens(rt, twilio):
+    before = rows(rt)
+    response = twilio.post("/twilio/sms", {"From": NUMBERS[0], "Body": "x" * 200_000, "MessageSid": "SM" + "1" * 32})
+    assert response.status_code == 413
+    assert rows(rt) == before
+
+
+def test_a_flood_from_one_number_gets_a_capped_number_of_replies(rt, twilio):
+    replies = []
+    for n in range(25):
+        response = twilio.sms(NUMBERS[50], f"spam message {n}")
+        assert response.status_code == 200
+        replies.append(b"<Message>" in response.data)
+    assert replies.count(True) == rt.config.max_replies_per_hour
+    with Session(rt.engine) as session:  # nothing lost: every message is logged for the coordinators
+        assert session.exec(select(func.count(Report.id))).one() == 25
+
+
+def test_a_member_cannot_make_the_hotline_send_more_than_the_hourly_cap(rt, session, twilio):
+    street = add_street(session, "Clayhall Avenue", 101)
+    add_members(session, street, NUMBERS[:20])
+    from hotline.models import Delivery
+
+    for n in range(30):
+        twilio.sms(NUMBERS[0], f"report {n}")
+    assert session.exec(select(func.count(Delivery.id))).one() == rt.config.max_reports_per_hour * 19
+
+
+def test_webhooks_do_not_need_csrf_but_carry_no_session_cookie(rt, twilio):
+    response = twilio.sms(NUMBERS[0], "HELP")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_simulator_mode_accepts_unsigned_webhooks_and_twilio_mode_does_not(sim_app, app):
+    data = {"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "2" * 32}
+    assert sim_app.test_client().post("/twilio/sms", data=data).status_code == 200
+    assert app.test_client().post("/twilio/sms", data=data).status_code == 403
+
+
+def test_simulator_mode_never_calls_the_twilio_api(sim_app):
+    import responses
+
+    from hotline.delivery import outbox
+
+    rt = sim_app.extensions["hotline"]
+    with Session(rt.engine) as session:
+        street = add_street(session, "Clayhall Avenue", 101)
+        add_members(session, street, NUMBERS[:5])
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:  # any HTTP would raise
+        client = sim_app.test_client()
+        client.post("/twilio/sms", data={"From": NUMBERS[0], "Body": "van on the pavement", "MessageSid": "SM" + "3" * 32})
+        with Session(rt.engine) as session:
+            assert outbox.dispatch_due(session=session, carrier=rt.carrier, config=rt.config) == 4
+        assert len(mock.calls) == 0
+    from hotline.models import SimulatedMessage
+
+    with Session(rt.engine) as session:
+        assert session.exec(select(func.count(SimulatedMessage.id))).one() == 4
+
+
+def test_signed_client_helper_matches_twilio(app):
+    """Guard for the fixtures: a request signed as Twilio signs it is accepted."""
+    assert SignedClient(app).sms(NUMBERS[0], "HELP").status_code == 200
+
+
+def test_a_spoofed_flood_from_many_numbers_gets_no_more_replies_than_the_hourly_cap(tmp_path):
+    """Cost amplification: 300 texts from 150 different (spoofed) numbers; each reply is an SMS we pay for."""
+    from hotline.models import Delivery
+    from tests.delivery.test_faults import record
+
+    app = build_app(tmp_path, twilio=True, environ={"HOTLINE_REPLIES_PER_HOUR_TOTAL": "40"})
+    rt = app.extensions["hotline"]
+    assert rt.config.max_replies_per_hour_total == 40
+    with Session(rt.engine) as session:
+        add_members(session, add_street(session, "Clayhall Avenue", 101), NUMBERS[:5])
+    client, replies, bodies = SignedClient(app), 0, ["HELP", "JOIN Clayhall Avenue", "someone in my garden", "JOIN nowhere"]
+    for n in range(300):
+        response = client.sms(NUMBERS[100 + n % 150], bodies[n % len(bodies)])
+        assert response.status_code == 200
+        replies += b"<Message>" in response.data
+    assert replies == 40
+    with Session(rt.engine) as session:  # everything was still acted on and logged
+        assert session.exec(select(func.count(InboundEvent.key))).one() == 300
+        assert session.exec(select(func.count(Report.id))).one() == 75
+        assert session.exec(select(func.count(Delivery.id))).one() == 0  # strangers' texts are never broadcast
+    record("spoofed flood from 150 numbers", requests=300, replies=replies, cap=40, logged=300, lost=0)
+    rt.engine.dispose()
+
+
+def test_the_hourly_cap_on_all_replies_frees_up_after_an_hour(tmp_path):
+    from datetime import timedelta
+
+    from hotline.db import utcnow
+    from hotline.reports import inbox
+
+    app = build_app(tmp_path, twilio=True, max_replies_per_hour_total=3)
+    rt = app.extensions["hotline"]
+    start = utcnow()
+
+    def text(n: int, minutes: int) -> str | None:
+        with Session(rt.engine) as session:
+            reply = inbox.receive_sms(session=session, config=rt.config, sender=NUMBERS[200 + n], body="HELP", sid=f"SM{n:032d}", now=start + timedelta(minutes=minutes))
+            session.commit()
+        return reply.text
+
+    assert [text(n, n) is not None for n in range(5)] == [True, True, True, False, False]
+    assert text(5, 61) is not None  # the first reply is more than an hour old now
+    assert text(6, 62) is not None and text(7, 62) is None
+    rt.engine.dispose()
+    default = build_app(tmp_path / "default", twilio=True).extensions["hotline"]
+    assert default.config.max_replies_per_hour_total == 500
+    default.engine.dispose()
