@@ -13,8 +13,14 @@ from twilio.twiml.messaging_response import MessagingResponse
 app = Flask(__name__)
 _engine = create_engine(os.environ["HOTLINE_DATABASE_URL"]) if os.environ.get("HOTLINE_DATABASE_URL") else None
 _inbox = Table("bench_inbox", MetaData(), Column("id", Integer, primary_key=True), Column("body", Text))
-if _engine is not None:
-    _inbox.create(_engine, checkfirst=True)
+
+
+def create_inbox(database_url: str) -> None:
+    """Called once by bench.webhook before gunicorn starts: its workers import this module at the same
+    moment, and two check-then-create at once fail ("table bench_inbox already exists")."""
+    engine = create_engine(database_url)
+    _inbox.create(engine, checkfirst=True)
+    engine.dispose()
 
 
 def _reply() -> Response:

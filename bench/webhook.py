@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from bench.ceiling import create_inbox
 from tests.standin.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,6 +156,7 @@ def measure(size: int, args) -> list[dict]:
     numbers = seed(workdir, environ, size)
     rows = []
     app, app_port = start_gunicorn("hotline:create_app()", environ, workdir, args.workers)
+    create_inbox(database_url)
     ceiling, ceiling_port = start_gunicorn("bench.ceiling:app", environ, workdir, args.workers)
     try:
         for run in range(args.runs):
