@@ -117,6 +117,14 @@ def approved(street: str) -> str:
     return f"You're now in {watch_name(street)}. Text what you see to alert your neighbours. HELP for commands. {EMERGENCY}"
 
 
+def approved_by_call(scheme: str, street: str) -> str:
+    """Said on a call to a member who gets alerts by phone (a landline cannot read a text)."""
+    return (
+        f"This is {scheme}. You are now a member of {watch_name(street)}. Alerts for your street will come to this"
+        " phone as a call. To report something, call this number back and press 1. If a crime is happening, dial 999."
+    )
+
+
 # --- keywords -----------------------------------------------------------------------------
 
 

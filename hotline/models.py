@@ -232,6 +232,7 @@ class CallDraft(SQLModel, table=True):
     """What a caller said for a report, kept between the voice menu's steps until they send or cancel it."""
 
     call_sid: str = Field(sa_column=Column(String(40), primary_key=True))
+    phone: str | None = Field(default=None, sa_type=String(20), index=True)  # the caller, so erasure finds it
     text: str = Field(sa_type=Text)
     updated_at: datetime = _when(default_factory=utcnow)
 

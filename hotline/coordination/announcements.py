@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from hotline import messages
 from hotline.db import UTCDateTime, utcnow
 from hotline.delivery import segments
+from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
     AlertChannel,
     Announcement,
@@ -24,7 +25,6 @@ from hotline.models import (
     Membership,
     MembershipStatus,
 )
-from hotline.reports import fanout
 from hotline.residents.streets import Scope
 
 MAX_TEXT = 1000
@@ -100,7 +100,7 @@ def release(*, session: Session, config, announcement: Announcement, now: dateti
         return 0
     sms_body = messages.announcement(config.scheme_name, announcement.text)
     call_body = messages.announcement_call(config.scheme_name, announcement.text)
-    call_at = fanout.call_release_time(config, now, False)  # quiet hours hold calls, as for reports
+    call_at = call_release_time(config, now, False)  # quiet hours hold calls, as for reports
     who = _reachable(announcement.street_ids).subquery()
     is_call = who.c.alerts == AlertChannel.CALL.value
     rows = core_select(
@@ -134,11 +134,17 @@ def release_due(*, session: Session, config, now: datetime | None = None) -> int
 
 
 def cancel(*, session: Session, announcement: Announcement) -> bool:
-    if announcement.state != AnnouncementState.SCHEDULED:
-        return False
-    announcement.state = AnnouncementState.CANCELLED
-    session.add(announcement)
-    return True
+    """Call it off if it is still scheduled. One conditional UPDATE, the same condition `release` claims
+    the row with: if the release got there first (even between our reading the row and now), nothing is
+    changed and the coordinator is told it has gone, never "it will not be sent"."""
+    cancelled = session.execute(
+        update(Announcement)
+        .where(Announcement.id == announcement.id, Announcement.state == AnnouncementState.SCHEDULED.value)
+        .values(state=AnnouncementState.CANCELLED.value)
+        .execution_options(synchronize_session=False, preserve_rowcount=True)
+    ).rowcount
+    session.refresh(announcement)
+    return bool(cancelled)
 
 
 def visible(announcement: Announcement, scope: Scope) -> bool:

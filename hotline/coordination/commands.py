@@ -39,7 +39,7 @@ def handle(*, session: Session, config, sender: str, body: str, now: datetime) -
         return None
     scope = accounts.scope_of(session, coordinator)
     if match.group(1):
-        return _decide(session, scope, match.group(2).strip(), approve=match.group(1).upper() == "APPROVE", now=now)
+        return _decide(session, config, scope, match.group(2).strip(), approve=match.group(1).upper() == "APPROVE", now=now)
     ref = "R" + re.sub(r"\D", "", match.group(4))
     return _held_report(session, config, scope, ref, send=match.group(3).upper() == "SEND", now=now)
 
@@ -59,7 +59,7 @@ def _find_member(session: Session, scope: Scope, who: str) -> Member | list[Memb
     return named[0] if named else None
 
 
-def _decide(session: Session, scope: Scope, who: str, *, approve: bool, now: datetime) -> Command:
+def _decide(session: Session, config, scope: Scope, who: str, *, approve: bool, now: datetime) -> Command:
     found = _find_member(session, scope, who)
     if found is None:
         return Command(messages.coordinator_unknown_member(who))
@@ -81,7 +81,7 @@ def _decide(session: Session, scope: Scope, who: str, *, approve: bool, now: dat
         for membership, _ in waiting:
             members.reject(session=session, membership=membership, now=now)
         return Command(messages.coordinator_rejected(label, names))
-    queued = sum(members.approve(session=session, membership=m, now=now) for m, _ in waiting)
+    queued = sum(members.approve(session=session, config=config, membership=m, now=now) for m, _ in waiting)
     return Command(messages.coordinator_approved(label, names), queued=queued)
 
 

@@ -3,7 +3,7 @@ offers (1 hear again, 2 stop these calls), and moving a delivery between SMS and
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from sqlmodel import Session, select
@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from hotline import messages, phones
 from hotline.db import utcnow
+from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, Report, Street
 from hotline.residents import members
 from hotline.voice.spoken import VOICE, Prompt, Turn, render, speakable
@@ -132,6 +133,9 @@ def convert_to_call(session: Session, config, delivery: Delivery) -> None:
         delivery.body = messages.alert_call(config.scheme_name, street.name, local, text)
     delivery.channel = Channel.CALL
     delivery.state, delivery.lease_until, delivery.attempts = DeliveryState.QUEUED, None, 0
+    # A new message: the SMS's SID and look-up are not the call's. A late callback for the SMS ("failed")
+    # must not land on the call, and a look-up must not find the SMS and take it for the call.
+    delivery.sid, delivery.needs_lookup = None, False
     delivery.updated_at = utcnow()
     delivery.next_attempt_at = call_release_time(config, delivery.updated_at, delivery.urgent)
     session.add(delivery)
@@ -145,19 +149,9 @@ def convert_to_sms(session: Session, config, delivery: Delivery) -> None:
         text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
         delivery.body = messages.broadcast(street.name, report.ref, local, text, urgent=report.urgent)
     delivery.channel, delivery.attempts = Channel.SMS, 0
+    delivery.sid, delivery.needs_lookup = None, False  # as in convert_to_call: a new message
     delivery.next_attempt_at = delivery.updated_at = utcnow()
     session.add(delivery)
-
-
-def call_release_time(config, now: datetime, urgent: bool) -> datetime:
-    """Alert calls wait for the end of quiet hours unless the report is urgent; SMS never waits."""
-    local = now.astimezone(config.timezone)
-    if urgent or not config.quiet_hours.contains(local.time()):
-        return now
-    end = local.replace(hour=config.quiet_hours.end.hour, minute=config.quiet_hours.end.minute, second=0, microsecond=0)
-    if end <= local:
-        end += timedelta(days=1)
-    return end.astimezone(timezone.utc)
 
 
 def retry_at(config, delivery: Delivery, now: datetime | None = None) -> datetime:

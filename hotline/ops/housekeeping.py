@@ -1,4 +1,5 @@
-"""Keeping only what the scheme may keep: expiring unanswered JOINs, redacting old reports, erasing opted-out numbers.
+"""Keeping only what the scheme may keep: expiring unanswered JOINs, redacting old reports, erasing opted-out
+numbers, forgetting what finished calls left behind and status callbacks that never found their message.
 
 Sightings are criminal-offence data under UK GDPR. After HOTLINE_RETENTION_DAYS a report keeps its row
 (street, time, channel, state, delivery counts: the log's and the overview's numbers stay right) but
@@ -14,10 +15,23 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, update
 from sqlmodel import Session, select
 
-from hotline.models import Coordinator, Delivery, InboundEvent, Member, Membership, MembershipStatus, Report, SimulatedMessage
+from hotline.models import (
+    CallDraft,
+    Coordinator,
+    Delivery,
+    InboundEvent,
+    Member,
+    Membership,
+    MembershipStatus,
+    Report,
+    SimulatedMessage,
+    UnmatchedStatus,
+)
 
 ERASE_OPTED_OUT_AFTER = timedelta(days=30)
 ERASED_PHONE = ""  # Delivery.phone cannot be NULL; an empty number masks as "—"
+FORGET_CALLS_AFTER = timedelta(days=1)  # Twilio ends every call within four hours
+FORGET_UNMATCHED_AFTER = timedelta(days=1)  # a callback that beat its send's commit is matched within seconds
 
 
 def _run(session: Session, statement) -> int:
@@ -34,6 +48,23 @@ def expire_pending(*, session: Session, config, now: datetime) -> int:
         .where(Membership.status == MembershipStatus.PENDING.value, Membership.joined_at < cutoff)
         .values(status=MembershipStatus.EXPIRED.value, decided_at=now),
     )
+
+
+def forget_finished_calls(*, session: Session, now: datetime) -> dict:
+    """Drafts and replayable answers of calls that have surely ended: they may hold what a caller said."""
+    cutoff = now - FORGET_CALLS_AFTER
+    drafts = _run(session, delete(CallDraft).where(CallDraft.updated_at < cutoff))
+    events = _run(
+        session,
+        delete(InboundEvent).where(InboundEvent.key >= "call:", InboundEvent.key < "call;", InboundEvent.created_at < cutoff),
+    )
+    return {"drafts": drafts, "call_steps": events}
+
+
+def expire_unmatched_statuses(*, session: Session, now: datetime) -> int:
+    """Status callbacks kept for a SID we never recorded (every inbound call's, when the console's "call
+    status changes" points at /twilio/status): after a day no send of ours will claim them."""
+    return _run(session, delete(UnmatchedStatus).where(UnmatchedStatus.received_at < now - FORGET_UNMATCHED_AFTER))
 
 
 def redact_old_reports(*, session: Session, config, now: datetime) -> dict:
@@ -79,7 +110,8 @@ def erase_opted_out(*, session: Session, now: datetime) -> int:
             update(Report).where(or_(Report.member_id.in_(ids), Report.phone.in_(numbers))).values(member_id=None, phone=None),
         )
         _run(session, delete(SimulatedMessage).where(SimulatedMessage.to.in_(numbers)))
-        _run(session, delete(InboundEvent).where(InboundEvent.phone.in_(numbers)))
+        _run(session, delete(InboundEvent).where(InboundEvent.phone.in_(numbers)))  # texts and call steps
+        _run(session, delete(CallDraft).where(CallDraft.phone.in_(numbers)))
         _run(session, delete(Membership).where(Membership.member_id.in_(ids)))
         _run(session, delete(Member).where(Member.id.in_(ids)))
     return len(gone)

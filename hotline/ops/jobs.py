@@ -1,4 +1,5 @@
-"""Scheduled work on APScheduler 3: outbox sweep, daily digest, expiry of JOINs, retention, erasure.
+"""Scheduled work on APScheduler 3: outbox sweep, daily digest, expiry of JOINs, retention, erasure, and
+forgetting what finished calls and unmatched status callbacks left behind.
 
 The jobs are kept in the app's database (SQLAlchemyJobStore, table `apscheduler_jobs`), so they survive a
 restart; a run missed while no worker was up is caught up once (coalesce) on the next start. The
@@ -110,6 +111,18 @@ def erase_opted_out(rt, *, now: datetime | None = None) -> dict:
     return _logged("erase_opted_out", {"erased": erased})
 
 
+def forget_finished_calls(rt, *, now: datetime | None = None) -> dict:
+    with session_scope(rt.engine) as session:
+        summary = housekeeping.forget_finished_calls(session=session, now=now or utcnow())
+    return _logged("forget_finished_calls", summary)
+
+
+def expire_unmatched_statuses(rt, *, now: datetime | None = None) -> dict:
+    with session_scope(rt.engine) as session:
+        expired = housekeeping.expire_unmatched_statuses(session=session, now=now or utcnow())
+    return _logged("expire_unmatched_statuses", {"expired": expired})
+
+
 def _logged(name: str, summary: dict) -> dict:
     log.info("job %s: %s", name, summary)
     return summary
@@ -133,6 +146,8 @@ def schedule(config) -> list[Job]:
         Job("outbox_sweep", outbox_sweep, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("release_announcements", release_announcements, IntervalTrigger(seconds=30, timezone=zone), 3600),
         Job("expire_pending", expire_pending, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("forget_finished_calls", forget_finished_calls, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("expire_unmatched_statuses", expire_unmatched_statuses, IntervalTrigger(hours=1, timezone=zone), None),
         Job("daily_digest", daily_digest, CronTrigger(hour=8, minute=0, timezone=zone), 6 * 3600),
         Job("retention", retention, CronTrigger(hour=3, minute=30, timezone=zone), None),
         Job("erase_opted_out", erase_opted_out, CronTrigger(hour=3, minute=45, timezone=zone), None),

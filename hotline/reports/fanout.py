@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from hotline import messages, phones
 from hotline.db import UTCDateTime, utcnow
-from hotline.delivery.calls import call_release_time
+from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
     AlertChannel,
     Channel,

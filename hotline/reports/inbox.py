@@ -65,7 +65,8 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
 def _replies_last_hour(session: Session, sender: str, now: datetime) -> int:
     return session.exec(
         select(func.count()).select_from(InboundEvent).where(
-            InboundEvent.phone == sender, InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
+            InboundEvent.phone == sender, InboundEvent.kind == "sms", InboundEvent.created_at >= now - timedelta(hours=1),
+            InboundEvent.reply.is_not(None),
         )
     ).one()
 

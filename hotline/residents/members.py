@@ -10,6 +10,7 @@ from sqlmodel import Session, select
 
 from hotline import messages
 from hotline.db import utcnow
+from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
     AlertChannel,
     Channel,
@@ -139,28 +140,32 @@ def cancel_pending_deliveries(session: Session, phone: str, *, channel: str | No
 # --- members as coordinators manage them ---------------------------------------------------------
 
 
-def notify(session: Session, member: Member, street: Street | None, body: str, *, now: datetime | None = None) -> int:
-    """Queue one message to a member (not a report's broadcast): 0 when they opted out or cannot be reached."""
+def notify(*, session: Session, config, member: Member, street: Street | None, sms: str, spoken: str,
+           now: datetime | None = None) -> int:
+    """Queue one message to a member (not a report's broadcast) the way they get alerts: `sms` by text, or
+    `spoken` by a call that waits for the end of quiet hours like any call that is not urgent.
+    Returns 0 when they opted out or cannot be reached."""
     if member.opted_out_at or member.invalid_at:
         return 0
     now = now or utcnow()
-    channel = Channel.CALL if member.alerts == AlertChannel.CALL else Channel.SMS
+    by_call = member.alerts == AlertChannel.CALL
     session.add(
-        Delivery(member_id=member.id, street_id=street.id if street else None, phone=member.phone, channel=channel,
-                 body=body, state=DeliveryState.QUEUED, next_attempt_at=now, created_at=now, updated_at=now)
+        Delivery(member_id=member.id, street_id=street.id if street else None, phone=member.phone,
+                 channel=Channel.CALL if by_call else Channel.SMS, body=spoken if by_call else sms,
+                 state=DeliveryState.QUEUED, next_attempt_at=call_release_time(config, now, False) if by_call else now,
+                 created_at=now, updated_at=now)
     )
     return 1
 
 
-
-def approve(*, session: Session, membership: Membership, now: datetime | None = None) -> int:
+def approve(*, session: Session, config, membership: Membership, now: datetime | None = None) -> int:
     """Approve a pending membership and tell the member; returns the messages queued (0 or 1)."""
     if membership.status != MembershipStatus.PENDING:
         return 0
     decide(session, membership, approve=True, now=now)
     member, street = session.get(Member, membership.member_id), session.get(Street, membership.street_id)
-    return notify(session, member, street, messages.approved(street.name), now=now)
-
+    return notify(session=session, config=config, member=member, street=street, now=now,
+                  sms=messages.approved(street.name), spoken=messages.approved_by_call(config.scheme_name, street.name))
 
 
 def reject(*, session: Session, membership: Membership, now: datetime | None = None) -> bool:
@@ -168,7 +173,6 @@ def reject(*, session: Session, membership: Membership, now: datetime | None = N
         return False
     decide(session, membership, approve=False, now=now)
     return True
-
 
 
 def pending(session: Session, scope: Scope) -> list[tuple[Membership, Member, Street]]:
@@ -184,7 +188,6 @@ def pending(session: Session, scope: Scope) -> list[tuple[Membership, Member, St
     return list(session.exec(query))
 
 
-
 def member_visible(session: Session, member: Member, scope: Scope) -> bool:
     """A coordinator sees a member who is (or was, or asked to be) on one of their streets."""
     if scope.everything:
@@ -192,7 +195,6 @@ def member_visible(session: Session, member: Member, scope: Scope) -> bool:
     return session.exec(
         select(exists().where(Membership.member_id == member.id, Membership.street_id.in_(scope.street_ids or [-1])))
     ).one()
-
 
 
 def street_members(session: Session, street: Street) -> list[tuple[Membership, Member]]:
@@ -204,7 +206,6 @@ def street_members(session: Session, street: Street) -> list[tuple[Membership, M
     )
 
 
-
 def add_member(*, session: Session, phone: str, street: Street, alerts: AlertChannel, name: str | None = None) -> Membership:
     """A coordinator adds a member: active at once (they know them), even on an approval street."""
     membership = add(session, phone, street, alerts=alerts, active=True)
@@ -213,7 +214,6 @@ def add_member(*, session: Session, phone: str, street: Street, alerts: AlertCha
         member.name = name[:120]
         session.add(member)
     return membership
-
 
 
 def remove(*, session: Session, membership: Membership, now: datetime | None = None) -> None:
@@ -229,7 +229,6 @@ def remove(*, session: Session, membership: Membership, now: datetime | None = N
     ):
         delivery.state, delivery.updated_at = DeliveryState.CANCELLED, utcnow()
         session.add(delivery)
-
 
 
 def move(*, session: Session, membership: Membership, to: Street, now: datetime | None = None) -> Membership:

@@ -4,26 +4,22 @@ returns the next `Turn`. The home menu depends on who calls (member, pending, op
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete
 from sqlmodel import Session
 
 from hotline import messages, phones
 from hotline.db import utcnow
-from hotline.models import AlertChannel, CallDraft, InboundEvent, MembershipStatus, Street
+from hotline.models import AlertChannel, MembershipStatus, Street
 from hotline.residents import members, streets
 from hotline.voice import reporting
 from hotline.voice.spoken import Heard, Prompt, Turn
 from hotline.voice.steps import ACTIVE, OPTED_OUT, PENDING, UNKNOWN, WITHHELD, Step, again, ask, home, identify
 
-FORGET_AFTER = timedelta(days=1)  # Twilio ends every call within four hours
-
 
 def start(*, session: Session, config, heard: Heard, now: datetime | None = None) -> Turn:
     """The call comes in: greet by street, remind of 999, then the home menu for this caller."""
     now = now or utcnow()
-    forget_finished_calls(session, now)
     step = Step(session, config, heard, now, identify(session, heard.phone))
     if step.caller.kind == WITHHELD:
         return Turn([messages.voice_withheld(config.scheme_name)])
@@ -157,16 +153,3 @@ def on_join(step: Step) -> Turn:
     if key == "9":
         return ask_join(step, street, tries=step.heard.tries)
     return again(step, ask_join, street)
-
-
-# --- what a call leaves behind -------------------------------------------------------------------
-
-
-def forget_finished_calls(session: Session, now: datetime | None = None) -> int:
-    """Drafts and replayable answers of calls that have surely ended: they may hold what was said."""
-    cutoff = (now or utcnow()) - FORGET_AFTER
-    drafts = session.execute(delete(CallDraft).where(CallDraft.updated_at < cutoff)).rowcount
-    events = session.execute(
-        delete(InboundEvent).where(InboundEvent.key >= "call:", InboundEvent.key < "call;", InboundEvent.created_at < cutoff)
-    ).rowcount
-    return drafts + events

@@ -111,7 +111,7 @@ def _after_report(step: Step, outcome: intake.Outcome) -> Turn:
 
 def keep_draft(step: Step, text: str) -> None:
     draft = step.session.get(CallDraft, step.heard.sid) or CallDraft(call_sid=step.heard.sid, text=text)
-    draft.text, draft.updated_at = text, step.now
+    draft.text, draft.phone, draft.updated_at = text, step.caller.phone, step.now
     step.session.add(draft)
 
 

@@ -13,8 +13,8 @@ from hotline.coordination import accounts, announcements
 from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Announcement, Street
-from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required
+from hotline.web.blueprint import bp
 from hotline.web.forms import AnnounceForm, choices, chosen_values
 
 

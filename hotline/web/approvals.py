@@ -9,8 +9,8 @@ from hotline import runtime
 from hotline.models import Report, ReportState
 from hotline.reports import intake, logbook
 from hotline.residents import members
-from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, safe_next, visible_membership
+from hotline.web.blueprint import bp
 from hotline.web.forms import HeldForm
 from hotline.web.log import STATE_LABELS
 
@@ -42,7 +42,7 @@ def decide_member(membership_id: int, decision: str):
         if membership.status != "pending":
             flash("That request was already decided.", "info")
         else:
-            queued = members.approve(session=db(), membership=membership)
+            queued = members.approve(session=db(), config=runtime.current().config, membership=membership)
             db().commit()
             if queued:
                 runtime.current().outbox_changed()

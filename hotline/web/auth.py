@@ -8,8 +8,8 @@ from flask import flash, g, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash
 
 from hotline.coordination import accounts
-from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, safe_next, stamp
+from hotline.web.blueprint import bp
 from hotline.web.forms import LoginForm, PasswordForm
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Report, ReportState
 from hotline.reports import logbook
-from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, visible_street
+from hotline.web.blueprint import bp
 from hotline.web.forms import HeldForm
 
 CHUNK = 64 * 1024  # the export goes out in pieces of about this size: one write per row would be 100,000 writes

@@ -9,8 +9,8 @@ from hotline.coordination import accounts
 from hotline.models import AlertChannel, Member, Street
 from hotline.residents import csv_import
 from hotline.residents import members as member_book
-from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required, visible_membership, visible_street
+from hotline.web.blueprint import bp
 from hotline.web.forms import (
     AlertsForm,
     ImportConfirmForm,

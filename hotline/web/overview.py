@@ -15,8 +15,8 @@ from hotline.db import utcnow
 from hotline.models import Report, ReportState
 from hotline.reports import logbook
 from hotline.residents import members
-from hotline.web.blueprint import bp
 from hotline.web.access import db, login_required
+from hotline.web.blueprint import bp
 
 WEEKS = 12
 CELL, GAP, LABEL_WIDTH, BAR_HEIGHT, TOP = 44, 4, 190, 90, 22

@@ -7,8 +7,8 @@ from sqlmodel import select
 
 from hotline.coordination import accounts
 from hotline.models import Coordinator
-from hotline.web.blueprint import bp
 from hotline.web.access import admin_required, db
+from hotline.web.blueprint import bp
 from hotline.web.forms import CoordinatorForm, choices
 
 

@@ -11,8 +11,8 @@ from hotline.coordination import accounts
 from hotline.models import AlertChannel, Member, Membership, MembershipStatus, Street
 from hotline.residents import members
 from hotline.residents import streets as street_book
-from hotline.web.blueprint import bp
 from hotline.web.access import admin_required, db, login_required, visible_street
+from hotline.web.blueprint import bp
 from hotline.web.forms import MemberForm, StreetForm
 
 

@@ -112,7 +112,7 @@ def _answer(decide, url_for_step) -> Response:
             if event is not None:
                 return _xml(event.reply or _sorry())
             if key:
-                event = InboundEvent(key=key, kind="call")
+                event = InboundEvent(key=key, kind="call", phone=heard.phone)  # the number, so erasure finds it
                 session.add(event)
                 session.flush()  # a concurrent twin now waits on (or fails at) this row instead of acting twice
             turn = decide(session, rt.config, heard)

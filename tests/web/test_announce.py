@@ -136,3 +136,26 @@ def test_announcement_and_welcome_messages_leave_through_the_dispatcher(admin, r
     assert sent[NUMBERS[60]] == messages.approved("Clayhall Avenue")
     assert all(sent[n] == messages.announcement("Street Watch", MEETING) for n in NUMBERS[10:13])
     assert all(d.state == "accepted" for d in session.exec(select(Delivery)))
+
+
+def test_a_cancel_that_loses_the_race_to_the_release_changes_nothing_and_says_it_went(admin, rt, session, scheme):
+    """The coordinator's page loaded the announcement while scheduled; the release job took it before the
+    cancel was written. The cancel must not report success (nor flip a sent announcement to cancelled)."""
+    from sqlmodel import Session
+
+    at = utcnow() + timedelta(hours=1)
+    made = announcements.create(session=session, config=rt.config, text=MEETING, street_ids=[scheme["clayhall"].id], send_at=at, created_by=None)
+    session.commit()
+    stale = session.get(Announcement, made.id)
+    assert stale.state == AnnouncementState.SCHEDULED
+    with Session(rt.engine) as job:
+        assert announcements.release_due(session=job, config=rt.config, now=at + timedelta(seconds=1)) == 4
+        job.commit()
+
+    assert announcements.cancel(session=session, announcement=stale) is False
+    session.commit()
+    session.expire_all()
+    assert session.get(Announcement, made.id).state == AnnouncementState.SENT
+    assert len(session.exec(select(Delivery).where(Delivery.announcement_id == made.id)).all()) == 4
+    page = admin.post(f"/announcements/{made.id}/cancel", follow_redirects=True).get_data(as_text=True)
+    assert "Too late to cancel" in page and "It will not be sent" not in page
