@@ -8,6 +8,8 @@ import phonenumbers
 
 REGION = "GB"
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().\-]{5,}\d")
+# A number inside free text (an error message, a URL): not part of a word or a SID, `%2B` for an encoded `+`.
+_NUMBER_IN_TEXT = re.compile(r"(?:(?<=%2B)|(?<![A-Za-z0-9%]))\+?\d[\d\s()]{7,}\d(?![A-Za-z0-9])")
 
 
 class InvalidPhone(ValueError):
@@ -60,6 +62,25 @@ def mask(e164: str | None) -> str:
     positions = [i for i, ch in enumerate(shown) if ch.isdigit()]
     hidden = set(positions[len(positions) // 2 - 1 : -2])
     return "".join("•" if i in hidden else ch for i, ch in enumerate(shown))
+
+
+def mask_all(text: str | None) -> str | None:
+    """Every phone number in a text masked: for what others wrote (Twilio's error messages name the number,
+    a failed look-up's URL carries it) before we store or show it."""
+    if not text:
+        return text
+
+    def _mask(match: re.Match) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if not 9 <= len(digits) <= 15:
+            return match.group(0)
+        if digits.startswith("44") and len(digits) == 12:
+            return mask("+" + digits)
+        if digits.startswith("0") and len(digits) == 11:
+            return mask("+44" + digits[1:])
+        return digits[:2] + "•" * (len(digits) - 4) + digits[-2:]
+
+    return _NUMBER_IN_TEXT.sub(_mask, text)
 
 
 def is_mobile(e164: str) -> bool:

@@ -160,8 +160,13 @@ class FakeTwilio:
         answer = self.failures.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        status, code = answer if isinstance(answer, tuple) else (answer, 20500 if answer >= 500 else 20429)
-        return status, {}, json.dumps({"code": code, "message": f"fake error {code}", "status": status})
+        if isinstance(answer, tuple) and len(answer) == 3:  # (status, code, message); {to} becomes the number
+            status, code, message = answer
+            message = message.format(to=form.get("To", ""))
+        else:
+            status, code = answer if isinstance(answer, tuple) else (answer, 20500 if answer >= 500 else 20429)
+            message = f"fake error {code}"
+        return status, {}, json.dumps({"code": code, "message": message, "status": status})
 
     def _create_message(self, request):
         form = {k: v[0] for k, v in parse_qs(request.body).items()}

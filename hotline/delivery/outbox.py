@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, update
 from sqlmodel import Session, select
 
+from hotline import phones
 from hotline.db import utcnow
 from hotline.delivery import calls, receipts
 from hotline.delivery.carrier.base import Accepted, Carrier, CarrierError, Rejected, Throttled, Uncertain
@@ -181,7 +182,7 @@ def _send(carrier: Carrier, delivery: Delivery, callback: str | None, config, pa
 def _finish(session: Session, delivery: Delivery, state: DeliveryState, error: str | None = None, code: int | None = None) -> None:
     delivery.state, delivery.lease_until, delivery.updated_at = state, None, utcnow()
     if error:
-        delivery.error_message, delivery.error_code = error[:500], code
+        delivery.error_message, delivery.error_code = phones.mask_all(error)[:500], code
     session.add(delivery)
     session.commit()
 
@@ -211,7 +212,7 @@ def _record_failure(session: Session, config, delivery: Delivery, exc: CarrierEr
     delivery.state, delivery.lease_until = DeliveryState.QUEUED, None
     delivery.next_attempt_at = utcnow() + backoff(delivery.attempts + 1, config.retry_base_seconds)
     delivery.needs_lookup = delivery.needs_lookup or isinstance(exc, Uncertain)
-    delivery.error_code, delivery.error_message = exc.code, str(exc)[:500]
+    delivery.error_code, delivery.error_message = exc.code, phones.mask_all(str(exc))[:500]
     delivery.updated_at = utcnow()
     session.add(delivery)
     session.commit()

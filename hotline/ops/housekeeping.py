@@ -103,7 +103,7 @@ def erase_opted_out(*, session: Session, now: datetime) -> int:
             session,
             update(Delivery)
             .where(or_(Delivery.member_id.in_(ids), Delivery.phone.in_(numbers)))
-            .values(member_id=None, phone=ERASED_PHONE),
+            .values(member_id=None, phone=ERASED_PHONE, error_message=None),  # Twilio's messages name numbers
         )
         _run(
             session,

@@ -132,6 +132,12 @@ def mask(phone: str | None) -> str:
     return phones.mask(phone)
 
 
+@bp.app_template_filter("mask_numbers")
+def mask_numbers(text: str | None) -> str:
+    """Numbers inside text others wrote (error messages stored before they were masked on the way in)."""
+    return phones.mask_all(text) or ""
+
+
 @bp.app_template_filter("safe_url")
 def safe_url(url: str | None) -> str | None:
     """Links to recordings: http(s) only, so a stored `javascript:` URL never becomes a link."""
