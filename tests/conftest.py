@@ -142,6 +142,7 @@ class FakeTwilio:
         mock.add_callback(responses.POST, f"{API}/Messages.json", callback=self._create_message)
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Messages.json") + r".*"), callback=self._list_messages)
         mock.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
+        mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Calls.json") + r".*"), callback=self._list_calls)
 
     def fail_next(self, *answers):
         self.failures.extend(answers)
@@ -184,9 +185,17 @@ class FakeTwilio:
         scripted = self._scripted(form)
         if scripted:
             return scripted
-        sid = f"CA{next(self._sid):032x}"
-        self.calls.append({**form, "sid": sid})
-        return 201, {}, json.dumps({"sid": sid, "status": "queued", "to": form["To"]})
+        with self._lock:
+            sid = f"CA{next(self._sid):032x}"
+        created = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
+        self.calls.append({**form, "sid": sid, "status": "queued", "date_created": created})
+        return 201, {}, json.dumps({"sid": sid, "status": "queued", "to": form["To"], "date_created": created})
+
+    def _list_calls(self, request):
+        query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        found = [c for c in reversed(self.calls) if c["To"] == query.get("To", c["To"]) and c.get("From") == query.get("From", c.get("From"))]
+        payload = [{"sid": c["sid"], "status": c["status"], "to": c["To"], "from": c.get("From"), "date_created": c["date_created"]} for c in found]
+        return 200, {}, json.dumps({"calls": payload, "page": 0, "page_size": 50, "next_page_uri": None, "first_page_uri": None, "uri": "", "previous_page_uri": None})
 
     def _list_messages(self, request):
         query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}

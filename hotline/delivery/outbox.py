@@ -116,7 +116,24 @@ def calls_in_progress(session: Session, now: datetime) -> int:
 
 
 def send_one(*, engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer | None = None) -> str:
-    """Send (or find) one claimed delivery and record what happened. Returns a one-word outcome."""
+    """Send (or find) one claimed delivery and record what happened. Returns a one-word outcome.
+
+    Whatever goes wrong — a carrier error, a bug, the database — ends in a recorded attempt: a row left in
+    `sending` would be reclaimed after every lease for ever (and an alert call would hold one of the
+    HOTLINE_CALL_CONCURRENCY lines while it does)."""
+    try:
+        return _send_one(engine, carrier, config, delivery_id, pacer)
+    except Exception as exc:
+        log.exception("sending delivery %s failed unexpectedly; counted as a failed attempt", delivery_id)
+        with Session(engine, expire_on_commit=False) as session:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None or delivery.state != DeliveryState.SENDING:
+                return "error"
+            # It may have reached Twilio before the error: look before sending again.
+            return _record_failure(session, config, delivery, Uncertain(f"internal error: {type(exc).__name__}: {exc}"))
+
+
+def _send_one(engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer | None) -> str:
     with Session(engine, expire_on_commit=False) as session:
         delivery = session.get(Delivery, delivery_id)
         if delivery is None or delivery.state != DeliveryState.SENDING:
@@ -125,6 +142,10 @@ def send_one(*, engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer
         if member is not None and (member.opted_out_at or member.invalid_at):
             _finish(session, delivery, DeliveryState.CANCELLED, "recipient opted out or number unusable")
             return "cancelled"
+        if delivery.attempts > config.max_send_attempts:  # reclaimed after lease upon lease: its sender died each time
+            _finish(session, delivery, DeliveryState.FAILED, f"gave up after {delivery.attempts - 1} attempts that never finished")
+            return "failed"
+        others = _sids_of_other_calls(session, delivery) if delivery.needs_lookup and delivery.channel == Channel.CALL else set()
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
     hold = config.dispatch_lease_seconds + config.rest_timeout_seconds
 
@@ -134,7 +155,7 @@ def send_one(*, engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer
         _still_ours(engine, delivery, hold)
 
     try:
-        accepted = _lookup(carrier, delivery) if delivery.needs_lookup else None
+        accepted = _lookup(carrier, delivery, others) if delivery.needs_lookup else None
         if accepted is None:
             accepted = _send(carrier, delivery, callback, config, pace)
     except LostClaim:
@@ -144,6 +165,15 @@ def send_one(*, engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer
             return _record_failure(session, config, session.get(Delivery, delivery_id), exc)
     with Session(engine, expire_on_commit=False) as session:
         return _record_accepted(session, session.get(Delivery, delivery_id), accepted)
+
+
+def _sids_of_other_calls(session: Session, delivery: Delivery) -> set[str]:
+    """Calls to this number already recorded for other deliveries: a look-up must never adopt one of them."""
+    return set(
+        session.exec(
+            select(Delivery.sid).where(Delivery.phone == delivery.phone, Delivery.id != delivery.id, Delivery.sid.is_not(None))
+        )
+    )
 
 
 class LostClaim(Exception):
@@ -164,9 +194,9 @@ def _still_ours(engine, delivery: Delivery, seconds: float) -> None:
         raise LostClaim(delivery.id)
 
 
-def _lookup(carrier: Carrier, delivery: Delivery) -> Accepted | None:
+def _lookup(carrier: Carrier, delivery: Delivery, others: set[str]) -> Accepted | None:
     if delivery.channel == Channel.CALL:
-        return carrier.find_call(to=delivery.phone, since=delivery.created_at)
+        return carrier.find_call(to=delivery.phone, since=delivery.created_at, exclude=frozenset(others))
     return carrier.find_sms(to=delivery.phone, body=delivery.body, since=delivery.created_at)
 
 

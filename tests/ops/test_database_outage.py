@@ -21,10 +21,10 @@ from sqlmodel import Session, func, select
 from hotline.db import make_engine
 from hotline.models import Delivery, InboundEvent, Report, ReportState
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
+from tests.delivery.test_faults import record, seed_street
 from tests.standin.dbproxy import DatabaseProxy
 from tests.standin.processes import Hotline, wait_until
 from tests.standin.twilio import TwilioStandIn
-from tests.delivery.test_faults import record, seed_street
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 NEIGHBOURS = 10

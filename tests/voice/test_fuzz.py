@@ -28,8 +28,8 @@ from tests.conftest import (
     check_voice_twiml,
 )
 from tests.delivery.test_faults import record
-from tests.webhooks.test_fuzz import Failures, extra_fields, phones
 from tests.web.conftest import text_in
+from tests.webhooks.test_fuzz import Failures, extra_fields, phones
 
 STATES = ["home", "settings", "leave", "join", "report", "check", "recording", "alert", "bogus"]
 ANSWERED_BY = ["human", "machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax", "unknown"]

@@ -229,18 +229,18 @@ class SimulatorCarrier:
             self.network.call_placed(accepted.sid, to, _callback_path(status_callback))
         return accepted
 
-    def _find(self, kind: Channel, to: str, body: str | None, since: datetime) -> Accepted | None:
+    def _find(self, kind: Channel, to: str, body: str | None, since: datetime, exclude=frozenset()) -> Accepted | None:
         with Session(self.engine) as session:
             query = select(SimulatedMessage).where(
                 SimulatedMessage.kind == kind, SimulatedMessage.to == to, SimulatedMessage.created_at >= since
             )
             for message in session.exec(query):
-                if body is None or message.body == body:
+                if (body is None or message.body == body) and message.sid not in exclude:
                     return Accepted(sid=message.sid, status=message.status)
         return None
 
     def find_sms(self, *, to: str, body: str, since: datetime) -> Accepted | None:
         return self._find(Channel.SMS, to, body, since)
 
-    def find_call(self, *, to: str, since: datetime) -> Accepted | None:
-        return self._find(Channel.CALL, to, None, since)
+    def find_call(self, *, to: str, since: datetime, exclude=frozenset()) -> Accepted | None:
+        return self._find(Channel.CALL, to, None, since, exclude)

@@ -70,6 +70,9 @@ class TwilioCarrier:
             return {"messaging_service_sid": self.config.messaging_service_sid}
         return {"from_": self.config.from_number}
 
+    def _call_from(self) -> str | None:
+        return self.config.from_number
+
     def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted:
         extra = {"status_callback": status_callback} if status_callback else {}
         try:
@@ -109,7 +112,7 @@ class TwilioCarrier:
             with _paced(pace):
                 call = self.client.calls.create(
                     to=to,
-                    from_=self.config.from_number,
+                    from_=self._call_from(),
                     machine_detection="DetectMessageEnd",
                     **extra,
                 )
@@ -117,13 +120,15 @@ class TwilioCarrier:
             raise _translate(exc) from exc
         return Accepted(sid=call.sid, status=call.status)
 
-    def find_call(self, *, to: str, since: datetime) -> Accepted | None:
+    def find_call(self, *, to: str, since: datetime, exclude=frozenset()) -> Accepted | None:
+        """The earliest call to `to` since `since` that is not one of `exclude` (calls recorded for other
+        deliveries): a call has no body to compare, so the calls we know are someone else's are left out."""
         try:
-            recent = self.client.calls.list(to=to, from_=self.config.from_number, limit=20)
+            recent = self.client.calls.list(to=to, from_=self._call_from(), limit=20)
         except (TwilioRestException, requests.RequestException) as exc:
             raise _translate(exc) from exc
-        for call in recent:
+        for call in reversed(recent):  # Twilio lists newest first
             created = call.date_created
-            if created is None or created >= since - _CLOCK_SLACK:
+            if call.sid not in exclude and (created is None or created >= since - _CLOCK_SLACK):
                 return Accepted(sid=call.sid, status=call.status)
         return None
