@@ -474,6 +474,10 @@ def coordinator_report_dropped(ref: str) -> str:
     return f"Report {ref} dropped. Nobody was sent it."
 
 
+def coordinator_report_not_theirs(ref: str, streets: list[str]) -> str:
+    return f"{ref} is held for {', '.join(streets)}: its coordinators or an admin decide it. Nothing was sent."[:300]
+
+
 def coordinator_report_not_held(ref: str, state: str) -> str:
     return f"Report {ref} is not waiting for a decision (it is {state.replace('_', ' ')})."
 

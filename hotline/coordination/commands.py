@@ -91,6 +91,8 @@ def _held_report(session: Session, config, scope: Scope, ref: str, *, send: bool
         return Command(messages.coordinator_report_unknown(ref))
     if report.state != ReportState.HELD:
         return Command(messages.coordinator_report_not_held(ref, report.state))
+    if not intake.may_decide(session, report, scope):
+        return Command(messages.coordinator_report_not_theirs(ref, [s.name for s in intake.deciding_streets(session, report)]))
     if not send:
         intake.drop(session=session, report=report, now=now)
         return Command(messages.coordinator_report_dropped(ref))

@@ -13,6 +13,7 @@ from hotline.db import utcnow
 from hotline.models import Channel, Member, MembershipStatus, Report, ReportState, ReportStreet, Street
 from hotline.reports import fanout
 from hotline.residents import members
+from hotline.residents.streets import Scope
 
 MAX_TEXT = 4000  # a 1600-character SMS fits many times over; anything longer is not a sighting
 
@@ -115,6 +116,23 @@ def release(*, session: Session, config, report: Report, text: str | None = None
         session.exec(select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report.id))
     )
     return fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now)
+
+
+def deciding_streets(session: Session, report: Report) -> list[Street]:
+    """Whose coordinators decide a held report: the moderated streets it is held for (a street that does
+    not moderate would have had it at once); held for review (a recording), every street it names."""
+    linked = list(
+        session.exec(select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report.id))
+    )
+    moderated = [street for street in linked if street.moderated]
+    return moderated if report.reason == "moderated" and moderated else linked
+
+
+def may_decide(session: Session, report: Report, scope: Scope) -> bool:
+    """A held report is sent or dropped by a coordinator of every street deciding it, or by an admin.
+    A coordinator of another of its streets sees it but leaves the decision to them: sending it would
+    broadcast it to the moderated street too, and the decision is theirs."""
+    return scope.allows_all(street.id for street in deciding_streets(session, report))
 
 
 def drop(*, session: Session, report: Report, now: datetime | None = None) -> bool:

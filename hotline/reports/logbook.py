@@ -47,6 +47,8 @@ class Entry:
     report: Report
     streets: list[Street] = field(default_factory=list)
     counts: Counts = field(default_factory=Counts)
+    may_decide: bool = True  # a held report: whether the viewer may send or drop it (intake.may_decide)
+    deciders: list[str] = field(default_factory=list)  # a held report: the streets whose coordinators decide it
 
     @property
     def reporter(self) -> str:

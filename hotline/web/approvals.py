@@ -17,7 +17,11 @@ from hotline.web.log import STATE_LABELS
 
 def held_reports(scope) -> list[logbook.Entry]:
     query = select(Report).where(Report.state == ReportState.HELD, logbook.visible(scope)).order_by(Report.created_at)
-    return logbook.entries(db(), list(db().exec(query)), scope)
+    entries = logbook.entries(db(), list(db().exec(query)), scope)
+    for entry in entries:  # the template offers send and drop only where this coordinator decides
+        entry.deciders = [s.name for s in intake.deciding_streets(db(), entry.report)]
+        entry.may_decide = intake.may_decide(db(), entry.report, scope)
+    return entries
 
 
 @bp.get("/approvals")
@@ -55,10 +59,15 @@ def decide_member(membership_id: int, decision: str):
     return redirect(_back(url_for("web.approvals")))
 
 
-def _held(report_id: int) -> Report:
+def _held(report_id: int) -> Report | None:
+    """The held report this coordinator may decide; None (and a message) when it is another street's call."""
     report = db().get(Report, report_id)
     if report is None or not logbook.report_visible(db(), report, g.scope):
         abort(404)
+    if report.state == ReportState.HELD and not intake.may_decide(db(), report, g.scope):
+        names = ", ".join(street.name for street in intake.deciding_streets(db(), report))
+        flash(f"{report.ref} is held for {names}: its coordinators (or an admin) decide it.", "error")
+        return None
     return report
 
 
@@ -68,7 +77,9 @@ def send_held(report_id: int):
     report = _held(report_id)
     form = HeldForm()
     text = " ".join((form.text.data or "").split()) if form.validate_on_submit() else ""
-    if report.state != ReportState.HELD:
+    if report is None:
+        pass
+    elif report.state != ReportState.HELD:
         flash(f"{report.ref} is not waiting for a decision.", "info")
     elif not (text or report.text):
         flash(f"{report.ref} has no text yet: type what the recording says, then send it.", "error")
@@ -84,7 +95,9 @@ def send_held(report_id: int):
 @login_required
 def drop_held(report_id: int):
     report = _held(report_id)
-    if intake.drop(session=db(), report=report):
+    if report is None:
+        pass
+    elif intake.drop(session=db(), report=report):
         db().commit()
         flash(f"{report.ref} dropped. Nobody was sent it.", "ok")
     else:

@@ -15,7 +15,7 @@ from hotline.coordination import accounts
 from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Report, ReportState
-from hotline.reports import logbook
+from hotline.reports import intake, logbook
 from hotline.web.access import db, login_required, visible_street
 from hotline.web.blueprint import bp
 from hotline.web.forms import HeldForm
@@ -129,6 +129,9 @@ def _visible_report(report_id: int) -> Report:
 def report(report_id: int):
     found = _visible_report(report_id)
     entry = logbook.entries(db(), [found], g.scope)[0]
+    if found.state == ReportState.HELD:
+        entry.deciders = [s.name for s in intake.deciding_streets(db(), found)]
+        entry.may_decide = intake.may_decide(db(), found, g.scope)
     deliveries = logbook.deliveries(db(), found, g.scope)
     return render_template(
         "web/report.html", entry=entry, report=found, deliveries=deliveries, labels=STATE_LABELS,

@@ -117,3 +117,55 @@ def test_the_back_link_after_a_decision_stays_on_this_site(admin, rt, session, s
         assert response.headers["Location"] == "/", evil
         session.delete(membership)
         session.commit()
+
+
+# --- a report held for one street is that street's to decide ----------------------------------------
+
+
+def held_across_two_streets(rt, session, scheme) -> Report:
+    """A member of both streets reports; Clayhall moderates, Beehive does not: held for Clayhall."""
+    from hotline.residents import members
+
+    members.add(session, NUMBERS[0], scheme["beehive"], alerts="sms", active=True)
+    session.commit()
+    moderate(session, scheme["clayhall"])
+    text_in(rt, NUMBERS[0], "car with its window smashed on the corner")
+    report = session.exec(select(Report)).one()
+    assert report.state == ReportState.HELD and report.reason == "moderated"
+    return report
+
+
+def test_another_streets_coordinator_cannot_send_or_drop_a_report_held_for_a_moderated_street(sim_app, rt, session, scheme):
+    from tests.web.conftest import Web
+
+    report = held_across_two_streets(rt, session, scheme)
+    bee = Web(sim_app)
+    bee.login("bee@example.org")
+    listing = bee.get("/approvals").get_data(as_text=True)
+    assert report.ref in listing and "Held for Clayhall Avenue" in listing and f"/reports/{report.id}/send" not in listing
+    page = bee.post(f"/reports/{report.id}/send", {"text": ""}, follow_redirects=True).get_data(as_text=True)
+    assert "its coordinators (or an admin) decide it" in page
+    bee.post(f"/reports/{report.id}/drop")
+    session.expire_all()
+    assert session.get(Report, report.id).state == ReportState.HELD and session.exec(select(Delivery)).all() == []
+
+
+def test_the_moderated_streets_coordinator_sends_it_to_both_streets(clay, rt, session, scheme):
+    report = held_across_two_streets(rt, session, scheme)
+    assert f"/reports/{report.id}/send" in clay.get(f"/reports/{report.id}").get_data(as_text=True)
+    clay.post(f"/reports/{report.id}/send", {"text": ""})
+    session.expire_all()
+    assert session.get(Report, report.id).state == ReportState.SENT
+    assert len(session.exec(select(Delivery)).all()) == 3 + 3  # Clayhall's other three and Beehive's three
+
+
+def test_send_by_sms_from_another_streets_coordinator_is_refused(sim_app, rt, session, scheme):
+    people = scheme["people"]
+    people["beehive"].phone = NUMBERS[70]
+    session.add(people["beehive"])
+    session.commit()
+    report = held_across_two_streets(rt, session, scheme)
+    reply = text_in(rt, NUMBERS[70], f"SEND {report.ref}")
+    assert "Clayhall Avenue" in reply.text and "Nothing was sent" in reply.text
+    session.expire_all()
+    assert session.get(Report, report.id).state == ReportState.HELD
