@@ -143,6 +143,8 @@ class FakeTwilio:
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Messages.json") + r".*"), callback=self._list_messages)
         mock.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Calls.json") + r".*"), callback=self._list_calls)
+        mock.add_callback(responses.DELETE, re.compile(re.escape(f"{API}/Recordings/") + r"RE\w+\.json"), callback=self._delete_recording)
+        self.deleted_recordings: list[str] = []
 
     def fail_next(self, *answers):
         self.failures.extend(answers)
@@ -190,6 +192,13 @@ class FakeTwilio:
         created = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
         self.calls.append({**form, "sid": sid, "status": "queued", "date_created": created})
         return 201, {}, json.dumps({"sid": sid, "status": "queued", "to": form["To"], "date_created": created})
+
+    def _delete_recording(self, request):
+        scripted = self._scripted({"Recording": request.url})
+        if scripted:
+            return scripted
+        self.deleted_recordings.append(re.search(r"(RE\w+)\.json", request.url).group(1))
+        return 204, {}, ""
 
     def _list_calls(self, request):
         query = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}

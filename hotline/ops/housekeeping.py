@@ -24,6 +24,7 @@ from hotline.models import (
     Membership,
     MembershipStatus,
     Report,
+    ReportState,
     SimulatedMessage,
     UnmatchedStatus,
 )
@@ -78,13 +79,35 @@ def redact_old_reports(*, session: Session, config, now: datetime) -> dict:
         deliveries += _run(session, update(Delivery).where(Delivery.report_id.in_(batch)).values(body=""))
         _run(
             session,
-            update(Report).where(Report.id.in_(batch)).values(text=None, recording_url=None, phone=None, redacted_at=now),
+            # The recording itself is deleted at Twilio by the delete_recordings job, which then drops the link.
+            update(Report).where(Report.id.in_(batch)).values(text=None, phone=None, member_id=None, redacted_at=now),
         )
     simulated = _run(session, delete(SimulatedMessage).where(SimulatedMessage.created_at < cutoff))
     # Which number texted what SID and what we answered: needed for Twilio's retries and the hourly reply caps,
     # not for months, and it holds numbers (strangers' too) that the reports above no longer show.
     events = _run(session, delete(InboundEvent).where(InboundEvent.created_at < cutoff))
     return {"reports": len(ids), "deliveries": deliveries, "simulated": simulated, "events": events}
+
+
+def recordings_to_delete(*, session: Session, config, now: datetime, limit: int = 200) -> list[tuple[int, str]]:
+    """(report id, recording URL) of recordings the hotline no longer keeps: past retention, of a dropped
+    report (a coordinator decided it was nothing), or of a reporter whose number was erased."""
+    cutoff = now - timedelta(days=config.retention_days)
+    query = (
+        select(Report.id, Report.recording_url)
+        .where(
+            Report.recording_url.is_not(None),
+            or_(Report.created_at < cutoff, Report.state == ReportState.DROPPED.value, Report.phone.is_(None)),
+        )
+        .order_by(Report.id)
+        .limit(limit)
+    )
+    return [(report_id, url) for report_id, url in session.exec(query)]
+
+
+def recording_deleted(*, session: Session, report_id: int, url: str) -> None:
+    """The recording is gone where it was kept: drop the link (unless the row changed meanwhile)."""
+    _run(session, update(Report).where(Report.id == report_id, Report.recording_url == url).values(recording_url=None))
 
 
 def erase_opted_out(*, session: Session, now: datetime) -> int:

@@ -26,9 +26,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import and_, func, or_, text
 from sqlmodel import Session, select
 
+from hotline import phones
 from hotline.coordination import announcements, digest
 from hotline.db import session_scope, utcnow
 from hotline.delivery import outbox
+from hotline.delivery.carrier.base import CarrierError
 from hotline.models import Channel, Delivery, DeliveryState
 from hotline.ops import housekeeping
 
@@ -111,6 +113,27 @@ def erase_opted_out(rt, *, now: datetime | None = None) -> dict:
     return _logged("erase_opted_out", {"erased": erased})
 
 
+def delete_recordings(rt, *, now: datetime | None = None) -> dict:
+    """Recordings stay at Twilio until deleted: delete the ones we no longer keep, one request each, outside
+    any transaction; a failure is left for the next run."""
+    with Session(rt.engine) as session:
+        due = housekeeping.recordings_to_delete(session=session, config=rt.config, now=now or utcnow())
+    deleted = failed = 0
+    for report_id, url in due:
+        try:
+            gone = rt.carrier.delete_recording(url)
+        except CarrierError as exc:
+            log.warning("could not delete the recording of report %s yet: %s", report_id, phones.mask_all(str(exc)))
+            gone = False
+        if not gone:
+            failed += 1
+            continue
+        with session_scope(rt.engine) as session:
+            housekeeping.recording_deleted(session=session, report_id=report_id, url=url)
+        deleted += 1
+    return _logged("delete_recordings", {"deleted": deleted, "failed": failed})
+
+
 def forget_finished_calls(rt, *, now: datetime | None = None) -> dict:
     with session_scope(rt.engine) as session:
         summary = housekeeping.forget_finished_calls(session=session, now=now or utcnow())
@@ -146,6 +169,7 @@ def schedule(config) -> list[Job]:
         Job("outbox_sweep", outbox_sweep, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("release_announcements", release_announcements, IntervalTrigger(seconds=30, timezone=zone), 3600),
         Job("expire_pending", expire_pending, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("delete_recordings", delete_recordings, IntervalTrigger(hours=1, timezone=zone), None),
         Job("forget_finished_calls", forget_finished_calls, IntervalTrigger(hours=1, timezone=zone), None),
         Job("expire_unmatched_statuses", expire_unmatched_statuses, IntervalTrigger(hours=1, timezone=zone), None),
         Job("daily_digest", daily_digest, CronTrigger(hour=8, minute=0, timezone=zone), 6 * 3600),

@@ -87,3 +87,82 @@ def test_status_callbacks_that_never_found_their_message_expire_after_a_day(rt, 
     assert session.exec(select(UnmatchedStatus.sid)).all() == ["CA" + "1" * 32]
     assert jobs.expire_unmatched_statuses(rt, now=utcnow() + timedelta(days=1, minutes=1)) == {"expired": 1}
     assert "expire_unmatched_statuses" in {job.id for job in jobs.schedule(rt.config)}
+
+
+# --- recordings at Twilio, and who reported ------------------------------------------------------------
+
+RECORDING_SID = "RE" + "a" * 32
+RECORDING = f"https://api.twilio.com/2010-04-01/Accounts/AC{'0' * 32}/Recordings/{RECORDING_SID}"
+
+
+def recorded_report(twilio, session, caller: str):
+    """A member reports by phone; speech fails twice, so they are recorded and the report is held."""
+    call = twilio.call(caller).start().press("1").say("").say("")
+    call.record(url=RECORDING)
+    from hotline.models import Report
+
+    session.expire_all()
+    report = session.exec(select(Report).where(Report.recording_url == RECORDING)).one()
+    assert report.state == "held" and report.member_id is not None
+    return report
+
+
+def test_a_dropped_reports_recording_is_deleted_at_twilio_within_the_hour(rt, session, twilio, twilio_api, street):
+    from hotline.reports import intake
+
+    report = recorded_report(twilio, session, NUMBERS[0])
+    assert jobs.delete_recordings(rt) == {"deleted": 0, "failed": 0}  # held: a coordinator will listen to it
+    intake.drop(session=session, report=report)
+    session.commit()
+    assert jobs.delete_recordings(rt) == {"deleted": 1, "failed": 0}
+    session.expire_all()
+    assert twilio_api.deleted_recordings == [RECORDING_SID] and session.get(type(report), report.id).recording_url is None
+    assert "delete_recordings" in {job.id for job in jobs.schedule(rt.config)}
+
+
+def test_retention_unlinks_the_reporter_and_a_failed_delete_is_tried_again(rt, session, twilio, twilio_api, street):
+    report = recorded_report(twilio, session, NUMBERS[1])
+    later = utcnow() + timedelta(days=rt.config.retention_days + 1)
+    assert jobs.retention(rt, now=later)["reports"] == 1
+    session.expire_all()
+    kept = session.get(type(report), report.id)
+    assert (kept.member_id, kept.phone, kept.text) == (None, None, None)
+    twilio_api.fail_next(500)
+    assert jobs.delete_recordings(rt, now=later) == {"deleted": 0, "failed": 1}
+    session.expire_all()
+    assert session.get(type(report), report.id).recording_url == RECORDING  # still at Twilio: keep the link
+    assert jobs.delete_recordings(rt, now=later) == {"deleted": 1, "failed": 0}
+    assert twilio_api.deleted_recordings == [RECORDING_SID]
+
+
+def test_an_erased_numbers_recordings_are_deleted_at_twilio(rt, session, twilio, twilio_api, street):
+    report = recorded_report(twilio, session, NUMBERS[2])
+    members.opt_out(session, NUMBERS[2], now=utcnow() - timedelta(days=31))
+    session.commit()
+    assert jobs.erase_opted_out(rt, now=utcnow()) == {"erased": 1}
+    assert jobs.delete_recordings(rt) == {"deleted": 1, "failed": 0}
+    session.expire_all()
+    gone = session.get(type(report), report.id)
+    assert (gone.member_id, gone.phone, gone.recording_url) == (None, None, None)
+
+
+def test_recordings_are_deleted_through_the_twilio_stand_in(tmp_path):
+    """The real REST client against the local stand-in: DELETE /Recordings/RE….json, and a 404 (deleted
+    already, say in Twilio's console) counts as gone."""
+    from sqlmodel import Session
+
+    from hotline.models import Report
+    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, build_app
+    from tests.standin.twilio import TwilioStandIn
+
+    with TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, status_callbacks=False) as standin:
+        standin.recordings.add(RECORDING_SID)
+        app = build_app(tmp_path, twilio=True, environ={"TWILIO_API_URL": standin.url})
+        rt = app.extensions["hotline"]
+        with Session(rt.engine) as session:
+            session.add(Report(phone=None, text=None, recording_url=RECORDING, state="dropped"))
+            session.add(Report(phone=None, text=None, recording_url=RECORDING.replace("a" * 32, "b" * 32), state="dropped"))
+            session.commit()
+        assert jobs.delete_recordings(rt) == {"deleted": 2, "failed": 0}
+        assert standin.deleted_recordings == [RECORDING_SID] and not standin.recordings
+        rt.engine.dispose()

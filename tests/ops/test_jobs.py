@@ -151,9 +151,9 @@ def test_an_expired_join_can_be_asked_for_again(rt, session, streets):
 # --- retention ----------------------------------------------------------------------------------
 
 
-def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, session, streets):
+def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, session, streets, twilio_api):
     old = _report(session, rt, NUMBERS[0], "man at the back of no 7", now=NOON - timedelta(days=181))
-    old.recording_url = "https://api.twilio.com/recordings/RE1"
+    old.recording_url = "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE" + "1" * 32
     session.add(old)
     session.add(SimulatedMessage(sid="SMold", to=NUMBERS[1], body="man at the back of no 7", created_at=NOON - timedelta(days=181)))
     session.commit()
@@ -163,8 +163,11 @@ def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, 
     assert summary == {"reports": 1, "deliveries": 2, "simulated": 1, "events": 0}
     session.expire_all()
     old, new = session.get(Report, old.id), session.get(Report, new.id)
-    assert (old.text, old.recording_url, old.phone, old.redacted_at) == (None, None, None, NOON)
+    assert (old.text, old.phone, old.member_id, old.redacted_at) == (None, None, None, NOON)
     assert old.state == "sent"  # the row stays, as a count
+    assert jobs.delete_recordings(rt, now=NOON) == {"deleted": 1, "failed": 0}  # at Twilio, then the link
+    session.expire_all()
+    assert session.get(Report, old.id).recording_url is None and twilio_api.deleted_recordings == ["RE" + "1" * 32]
     old_bodies = session.exec(select(Delivery.body).where(Delivery.report_id == old.id)).all()
     assert old_bodies == ["", ""]
     assert new.text == "bike taken from shed" and new.redacted_at is None

@@ -1,7 +1,8 @@
 """A Twilio REST stand-in on 127.0.0.1 for process-level tests and benchmarks.
 
 Implements Messages.json and Calls.json (create and list) as Twilio does: basic auth, required
-parameters, realistic JSON and error bodies, and signed status callbacks back to the app. Faults are
+parameters, realistic JSON and error bodies, and signed status callbacks back to the app; also deleting a
+Recording, and a Messaging Service's phone numbers (messaging.twilio.com, reached through the same base URL). Faults are
 injected from a cycled pattern, so a test knows exactly how many requests should fail:
 
     "ok"             201
@@ -32,6 +33,8 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from twilio.request_validator import RequestValidator
 
 PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/(?P<kind>Messages|Calls)\.json$")
+RECORDING = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Recordings/(?P<sid>RE\w+)\.json$")
+SERVICE_NUMBERS = re.compile(r"^/v1/Services/(?P<service>MG\w+)/PhoneNumbers$")
 
 
 @dataclass
@@ -74,6 +77,9 @@ class TwilioStandIn:
         self.calls: list[dict] = []
         self.requests: list[Request] = []
         self.callback_results: list[int] = []  # HTTP status of each status callback we made
+        self.recordings: set[str] = set()  # RecordingSids that exist; DELETE removes one (404 when unknown)
+        self.deleted_recordings: list[str] = []
+        self.service_numbers: dict[str, list[str]] = {}  # Messaging Service SID -> its phone numbers
         self._lock = threading.Lock()
         self._pattern = itertools.cycle(self.faults.pattern)
         self._sids = itertools.count(1)
@@ -242,7 +248,44 @@ class TwilioStandIn:
                     return None
                 return match["kind"]
 
+            def _authorised_or_401(self) -> bool:
+                if standin._authorised(self.headers.get("Authorization")):
+                    return True
+                self._error(401, 20003, "Authenticate")
+                return False
+
+            def do_DELETE(self):
+                match = RECORDING.match(urlparse(self.path).path)
+                if not match or match["account"] != standin.account_sid:
+                    return self._error(404, 20404, "The requested resource was not found")
+                if not self._authorised_or_401():
+                    return
+                with standin._lock:
+                    known = match["sid"] in standin.recordings
+                    standin.recordings.discard(match["sid"])
+                    if known:
+                        standin.deleted_recordings.append(match["sid"])
+                if not known:
+                    return self._error(404, 20404, f"The requested resource /Recordings/{match['sid']}.json was not found")
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _service_numbers(self, service: str) -> None:
+                numbers = standin.service_numbers.get(service)
+                if numbers is None:
+                    return self._error(404, 20404, "The requested resource was not found")
+                rows = [{"sid": f"PN{n:032x}", "service_sid": service, "phone_number": number, "country_code": "GB",
+                         "capabilities": ["SMS", "Voice"]} for n, number in enumerate(numbers)]
+                self._json(200, {"phone_numbers": rows, "meta": {"page": 0, "page_size": 50, "first_page_url": self.path,
+                                 "previous_page_url": None, "url": self.path, "next_page_url": None, "key": "phone_numbers"}})
+
             def do_GET(self):
+                service = SERVICE_NUMBERS.match(urlparse(self.path).path)
+                if service:
+                    if self._authorised_or_401():
+                        self._service_numbers(service["service"])
+                    return
                 kind = self._route()
                 if kind is None:
                     return

@@ -49,3 +49,7 @@ class Carrier(Protocol):
     def find_call(self, *, to: str, since: datetime, exclude=frozenset()) -> Accepted | None:
         """A call to `to` placed since `since`, none of the SIDs in `exclude` (other deliveries' calls)."""
         ...
+
+    def delete_recording(self, url: str) -> bool:
+        """Delete a caller's recording where it is kept; True once it is gone (already gone included)."""
+        ...

@@ -244,3 +244,7 @@ class SimulatorCarrier:
 
     def find_call(self, *, to: str, since: datetime, exclude=frozenset()) -> Accepted | None:
         return self._find(Channel.CALL, to, None, since, exclude)
+
+    def delete_recording(self, url: str) -> bool:
+        """The simulator's "recordings" are made up on the fly from the report: nothing is kept to delete."""
+        return True

@@ -19,6 +19,7 @@ _pacing = threading.local()  # the dispatcher's pacer for the send in flight on 
 _TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*twilio\.com")
 # How far Twilio's clock and ours may disagree when matching a message we may have sent.
 _CLOCK_SLACK = timedelta(minutes=2)
+_RECORDING_SID = re.compile(r"/Recordings/(RE[0-9A-Za-z]+)")
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -132,3 +133,19 @@ class TwilioCarrier:
             if call.sid not in exclude and (created is None or created >= since - _CLOCK_SLACK):
                 return Accepted(sid=call.sid, status=call.status)
         return None
+
+    def delete_recording(self, url: str) -> bool:
+        """Twilio keeps a recording until it is deleted: DELETE /Recordings/RE….json. A URL that names no
+        recording of Twilio's has nothing to delete there."""
+        match = _RECORDING_SID.search(url or "")
+        if not match:
+            return True
+        try:
+            self.client.recordings(match.group(1)).delete()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return True  # deleted already (by us, or in the console)
+            raise _translate(exc) from exc
+        except requests.RequestException as exc:
+            raise _translate(exc) from exc
+        return True
