@@ -54,6 +54,12 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from hotline import web
 
     app.register_blueprint(web.bp)
+    if secure and not config.proxy_hops:
+        logging.getLogger("hotline").warning(
+            "HOTLINE_PUBLIC_URL is HTTPS but HOTLINE_PROXY_HOPS is 0: behind a proxy every client has the proxy's"
+            " address, so the per-address login throttle treats everyone as one client. Set HOTLINE_PROXY_HOPS to"
+            " the number of proxies in front of the hotline."
+        )
     if config.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops, x_host=config.proxy_hops)
     logging.getLogger("hotline").setLevel(logging.INFO)

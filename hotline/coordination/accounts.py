@@ -16,6 +16,7 @@ MIN_PASSWORD = 8
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL = 5  # then that account waits out the window, whoever is guessing
 MAX_FAILURES_PER_ADDRESS = 20  # then that address waits, whichever accounts it tries
+DEVICE = "device:"  # LoginFailure.address of a failure from a browser this account logged in from before
 _DUMMY_HASH = generate_password_hash("not a real password, only here to spend the same time")
 
 
@@ -56,31 +57,46 @@ def street_choices(session: Session, scope: Scope) -> list:
     return list(session.exec(query))
 
 
-def _recent_failures(session: Session, column, value: str, now: datetime) -> tuple[int, datetime | None]:
+def _recent_failures(session: Session, now: datetime, *conditions) -> tuple[int, datetime | None]:
     return session.exec(
-        select(func.count(LoginFailure.id), func.min(LoginFailure.at)).where(column == value, LoginFailure.at > now - FAILURE_WINDOW)
+        select(func.count(LoginFailure.id), func.min(LoginFailure.at)).where(LoginFailure.at > now - FAILURE_WINDOW, *conditions)
     ).one()
 
 
-def _check_throttle(session: Session, email: str, address: str, now: datetime) -> None:
-    for column, value, limit in ((LoginFailure.email, email, MAX_FAILURES_PER_EMAIL), (LoginFailure.address, address, MAX_FAILURES_PER_ADDRESS)):
-        count, oldest = _recent_failures(session, column, value, now)
-        if count >= limit:
-            wait = (oldest + FAILURE_WINDOW - now).total_seconds() if oldest else FAILURE_WINDOW.total_seconds()
-            raise Throttled(max(1, int(-(-wait // 60))))
+def _throttle(count: int, oldest: datetime | None, limit: int, now: datetime) -> None:
+    if count >= limit:
+        wait = (oldest + FAILURE_WINDOW - now).total_seconds() if oldest else FAILURE_WINDOW.total_seconds()
+        raise Throttled(max(1, int(-(-wait // 60))))
 
 
-def authenticate(*, session: Session, email: str, password: str, address: str = "", now: datetime | None = None) -> Coordinator | None:
+def _check_throttle(session: Session, email: str, address: str, device: str | None, now: datetime) -> None:
+    """A browser this account logged in from before (`device`, from its signed cookie) is held only to its own
+    failures: an attacker guessing from the same address — every client, behind a proxy whose hops are not
+    configured — or at the same account cannot lock its owner out (OWASP's device cookies). Any other
+    client is held to the account's and the address's failures."""
+    if device:
+        _throttle(*_recent_failures(session, now, LoginFailure.email == email, LoginFailure.address == DEVICE + device),
+                  MAX_FAILURES_PER_EMAIL, now)
+        return
+    untrusted = LoginFailure.address.not_like(DEVICE + "%")
+    _throttle(*_recent_failures(session, now, LoginFailure.email == email, untrusted), MAX_FAILURES_PER_EMAIL, now)
+    _throttle(*_recent_failures(session, now, LoginFailure.address == address), MAX_FAILURES_PER_ADDRESS, now)
+
+
+def authenticate(*, session: Session, email: str, password: str, address: str = "", device: str | None = None,
+                 now: datetime | None = None) -> Coordinator | None:
     """The coordinator whose email and password these are, or None (the failure is recorded).
-    Raises Throttled, without checking the password, after too many recent failures."""
+    Raises Throttled, without checking the password, after too many recent failures. `device` is the id
+    from a valid device cookie issued to this email at an earlier login (see _check_throttle)."""
     now = now or utcnow()
     email = (email or "").strip().lower()
-    _check_throttle(session, email, address, now)
+    _check_throttle(session, email, address, device, now)
     person = session.exec(select(Coordinator).where(Coordinator.email == email)).first()
     # Check a hash even for an unknown email, so the answer takes as long either way.
     ok = check_password_hash(person.password_hash if person else _DUMMY_HASH, password or "")
     if person is None or not ok:
-        session.add(LoginFailure(email=email[:254], address=address[:64], at=now))
+        where = (DEVICE + device) if device else address
+        session.add(LoginFailure(email=email[:254], address=where[:64], at=now))
         session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILURE_WINDOW * 4))
         return None
     session.execute(delete(LoginFailure).where(LoginFailure.email == email))

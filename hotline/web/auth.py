@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import secrets
 
-from flask import flash, g, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.security import check_password_hash
 
 from hotline.coordination import accounts
@@ -15,14 +17,41 @@ from hotline.web.forms import LoginForm, PasswordForm
 log = logging.getLogger(__name__)
 
 
+DEVICE_COOKIE = "hotline_device"
+DEVICE_DAYS = 180
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="hotline-login-device")
+
+
+def _device_for(email: str) -> str | None:
+    """The device id in this browser's signed cookie, if it was issued to this email at a login."""
+    try:
+        found = _devices().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_DAYS * 86400)
+    except BadSignature:
+        return None
+    same = isinstance(found, dict) and found.get("e") == (email or "").strip().lower()
+    return str(found.get("d"))[:40] if same else None
+
+
+def _remember_device(response, email: str, device: str | None):
+    token = _devices().dumps({"e": email.strip().lower(), "d": device or secrets.token_urlsafe(16)})
+    response.set_cookie(DEVICE_COOKIE, token, max_age=DEVICE_DAYS * 86400, httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"], path="/login")
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
+        device = _device_for(form.email.data)
         try:
             person = accounts.authenticate(
-                session=db(), email=form.email.data, password=form.password.data, address=request.remote_addr or ""
+                session=db(), email=form.email.data, password=form.password.data, address=request.remote_addr or "",
+                device=device,
             )
             db().commit()
         except accounts.Throttled as exc:
@@ -33,7 +62,7 @@ def login():
         if person is not None:
             session.clear()  # a fresh session: nothing from before the login carries over
             session["coordinator_id"], session["stamp"] = person.id, stamp(person)
-            return redirect(safe_next(request.args.get("next")))
+            return _remember_device(redirect(safe_next(request.args.get("next"))), person.email, device)
         flash("That email and password do not match.", "error")
         status = 401
     return render_template("web/login.html", form=form), status

@@ -138,3 +138,60 @@ def test_coordinator_changes_their_own_password(clay, sim_app, scheme):
     assert clay.get("/").status_code == 200  # this session carries on
     assert Web(sim_app).login("clay@example.org").status_code == 401
     assert Web(sim_app).login("clay@example.org", "a new long password").status_code == 302
+
+
+# --- one attacker behind the same proxy ------------------------------------------------------------
+
+
+def test_an_attacker_at_the_same_address_cannot_lock_out_a_coordinator_who_logged_in_here_before(sim_app, session, scheme):
+    """Behind a proxy with HOTLINE_PROXY_HOPS unset every client is 127.0.0.1 to us. The attacker's guesses
+    throttle the address and the account for every new browser, but not the coordinator's own browser,
+    which carries the device cookie from an earlier login."""
+    owner = Web(sim_app)
+    assert owner.login("admin@example.org").status_code == 302
+    owner.logout()
+    attacker = Web(sim_app)
+    for n in range(accounts.MAX_FAILURES_PER_ADDRESS):
+        attacker.login(f"guess{n}@example.org", "guess")
+    for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
+        attacker.login("admin@example.org", "guess")
+    assert attacker.login("admin@example.org").status_code == 429  # even the right password, from a new browser
+    assert Web(sim_app).login("clay@example.org").status_code == 429  # the address is throttled for new browsers
+
+    assert owner.login("admin@example.org").status_code == 302
+    assert owner.get("/").status_code == 200
+
+
+def test_a_known_browser_is_still_throttled_on_its_own_failures(sim_app, session, scheme):
+    owner = Web(sim_app)
+    assert owner.login("clay@example.org").status_code == 302
+    owner.logout()
+    for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
+        assert owner.login("clay@example.org", "guess").status_code == 401
+    assert owner.login("clay@example.org").status_code == 429
+
+
+def test_a_device_cookie_for_another_account_or_forged_counts_for_nothing(sim_app, session, scheme):
+    owner = Web(sim_app)
+    assert owner.login("clay@example.org").status_code == 302
+    owner.logout()
+    for _ in range(accounts.MAX_FAILURES_PER_EMAIL):
+        Web(sim_app).login("admin@example.org", "guess")
+    assert owner.login("admin@example.org").status_code == 429  # clay's cookie is not admin's
+    forged = Web(sim_app)
+    forged.client.set_cookie("hotline_device", "eyJlIjoiYWRtaW5AZXhhbXBsZS5vcmcifQ.forged", path="/login")
+    assert forged.login("admin@example.org").status_code == 429
+
+
+def test_https_without_proxy_hops_is_warned_about_at_start(tmp_path, caplog):
+    from tests.conftest import build_app
+
+    with caplog.at_level("WARNING", logger="hotline"):
+        app = build_app(tmp_path, twilio=True)
+    assert any("HOTLINE_PROXY_HOPS is 0" in r.getMessage() for r in caplog.records)
+    app.extensions["hotline"].engine.dispose()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hotline"):
+        app = build_app(tmp_path / "hops", twilio=True, environ={"HOTLINE_PROXY_HOPS": "1"})
+    assert not any("HOTLINE_PROXY_HOPS" in r.getMessage() for r in caplog.records)
+    app.extensions["hotline"].engine.dispose()
