@@ -22,9 +22,11 @@ def _app():
 
 
 def _start_dispatcher(app):
+    from hotline.delivery.calls import check_caller
     from hotline.delivery.outbox import Dispatcher
 
     rt = app.extensions["hotline"]
+    check_caller(rt.carrier)  # a scheme that cannot ring its landlines hears it now, not call by call
     rt.dispatcher = Dispatcher(engine=rt.engine, carrier=rt.carrier, config=rt.config).start()
     return rt.dispatcher
 

@@ -145,6 +145,9 @@ class FakeTwilio:
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Calls.json") + r".*"), callback=self._list_calls)
         mock.add_callback(responses.DELETE, re.compile(re.escape(f"{API}/Recordings/") + r"RE\w+\.json"), callback=self._delete_recording)
         self.deleted_recordings: list[str] = []
+        self.service_numbers: dict[str, list[str]] = {}  # Messaging Service SID -> its phone numbers
+        mock.add_callback(responses.GET, re.compile(r"https://messaging\.twilio\.com/v1/Services/MG\w+/PhoneNumbers.*"),
+                          callback=self._service_numbers)
 
     def fail_next(self, *answers):
         self.failures.extend(answers)
@@ -192,6 +195,16 @@ class FakeTwilio:
         created = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
         self.calls.append({**form, "sid": sid, "status": "queued", "date_created": created})
         return 201, {}, json.dumps({"sid": sid, "status": "queued", "to": form["To"], "date_created": created})
+
+    def _service_numbers(self, request):
+        service = re.search(r"/Services/(MG\w+)/", request.url).group(1)
+        with self._lock:
+            self.requests.append({"ServiceNumbers": service})
+        rows = [{"sid": f"PN{n:032x}", "service_sid": service, "phone_number": number, "capabilities": ["SMS", "Voice"]}
+                for n, number in enumerate(self.service_numbers.get(service, []))]
+        meta = {"page": 0, "page_size": 20, "first_page_url": request.url, "previous_page_url": None, "url": request.url,
+                "next_page_url": None, "key": "phone_numbers"}
+        return 200, {}, json.dumps({"phone_numbers": rows, "meta": meta})
 
     def _delete_recording(self, request):
         scripted = self._scripted({"Recording": request.url})

@@ -3,19 +3,24 @@ offers (1 hear again, 2 stop these calls), and moving a delivery between SMS and
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from twilio.twiml.voice_response import VoiceResponse
 
 from hotline import messages, phones
 from hotline.db import utcnow
+from hotline.delivery.carrier.base import CarrierError
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, Report, Street
 from hotline.residents import members
 from hotline.voice.spoken import VOICE, Prompt, Turn, render, speakable
 
+# Twilio refused a call for its 'From': not verified, invalid, missing. Every call will fail the same way.
+CALLER_ID_ERRORS = {21210, 21212, 21213}
+log = logging.getLogger(__name__)
 MACHINE_ENDS = {"machine_end_beep", "machine_end_silence", "machine_end_other"}
 MAX_REPLAYS = 3  # "1 to hear it again", at most this often: a stuck key must not keep a call open
 MAX_ALERT_TRIES = 2  # no key or a wrong key: the options once more, then goodbye
@@ -159,3 +164,25 @@ def retry_at(config, delivery: Delivery, now: datetime | None = None) -> datetim
     now = now or utcnow()
     at = now + timedelta(minutes=2 * max(1, delivery.attempts))
     return call_release_time(config, at, delivery.urgent) if config is not None else at
+
+
+def check_caller(carrier) -> str | None:
+    """At start (serve, worker): say which number alert calls ring from, or that none can be placed."""
+    try:
+        number = carrier.caller_id()
+    except CarrierError as exc:
+        log.error("ALERT CALLS CANNOT BE PLACED: %s. Landline members and CALL ME members will get nothing.", exc)
+        return None
+    log.info("alert calls ring from %s", phones.mask(number))
+    return number
+
+
+def caller_trouble(session: Session, now: datetime) -> int:
+    """Alert calls Twilio refused in the past day because of the number they ring from: the coordinators'
+    pages say so, because every other call will fail the same way until an operator fixes it."""
+    return session.exec(
+        select(func.count(Delivery.id)).where(
+            Delivery.channel == Channel.CALL.value, Delivery.state == DeliveryState.FAILED.value,
+            Delivery.error_code.in_(CALLER_ID_ERRORS), Delivery.updated_at > now - timedelta(days=1),
+        )
+    ).one()

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from hotline import phones, runtime
 from hotline.coordination import accounts
 from hotline.db import utcnow
+from hotline.delivery import calls
 from hotline.models import Coordinator, Membership, Street
 from hotline.web.blueprint import bp
 
@@ -152,4 +153,10 @@ def _page_globals():
         "scheme_name": config.scheme_name,
         "tz_name": config.timezone.key,
         "now_local": lambda: utcnow().astimezone(config.timezone).strftime("%H:%M:%S"),
+        "caller_trouble": _caller_trouble,
     }
+
+
+def _caller_trouble() -> int:
+    """Only asked for by logged-in pages (base.html): alert calls refused lately for the number they ring from."""
+    return calls.caller_trouble(db(), utcnow()) if g.get("coordinator") else 0

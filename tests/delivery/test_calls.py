@@ -106,3 +106,86 @@ def test_a_lease_that_keeps_running_out_is_given_up_after_the_cap(rt, session, t
     dispatch(rt, later=timedelta(hours=1))
     (call,) = calls_to_the_landline(session)
     assert call.state == DeliveryState.FAILED and twilio_api.calls == []
+
+
+# --- a scheme sending through a Messaging Service ------------------------------------------------------
+
+SERVICE = "MG" + "5" * 32
+SERVICE_NUMBER = "+447400765432"
+
+
+def service_app(tmp_path, **environ):
+    """Twilio mode with TWILIO_MESSAGING_SERVICE_SID, and HOTLINE_FROM_NUMBER only if given."""
+    import os
+
+    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, _database_url, _fresh
+    from hotline import create_app
+
+    url = _database_url(tmp_path)
+    _fresh(url)
+    env = {"HOTLINE_DATABASE_URL": url, "HOTLINE_SECRET_KEY": "test", "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+           "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_MESSAGING_SERVICE_SID": SERVICE, "HOTLINE_PUBLIC_URL": PUBLIC_URL,
+           **NEVER_QUIET, **environ}
+    assert "HOTLINE_FROM_NUMBER" not in os.environ
+    return create_app({"testing": True}, instance_path=tmp_path / "instance", environ=env)
+
+
+def landline_alerted(app):
+    rt = app.extensions["hotline"]
+    with Session(rt.engine, expire_on_commit=False) as session:
+        street = add_street(session, "Clayhall Avenue", 101)
+        add_members(session, street, NUMBERS[:2])
+        add_members(session, street, LANDLINES[:1], alerts=AlertChannel.CALL)
+        report(rt, session, "lights on in the empty house at number 20")
+    dispatch(rt)
+    return rt
+
+
+def test_a_messaging_service_scheme_rings_its_landlines_from_the_services_own_number(tmp_path, twilio_api):
+    twilio_api.service_numbers[SERVICE] = [SERVICE_NUMBER]
+    app = service_app(tmp_path)
+    landline_alerted(app)
+    assert [m["MessagingServiceSid"] for m in twilio_api.sent] == [SERVICE] and "From" not in twilio_api.sent[0]
+    assert [(c["To"], c["From"]) for c in twilio_api.calls] == [(LANDLINES[0], SERVICE_NUMBER)]
+    app.extensions["hotline"].engine.dispose()
+
+
+def test_hotline_from_number_beside_a_messaging_service_is_the_caller_id(tmp_path, twilio_api):
+    app = service_app(tmp_path, HOTLINE_FROM_NUMBER="+447400123456")
+    landline_alerted(app)
+    assert [m["MessagingServiceSid"] for m in twilio_api.sent] == [SERVICE]
+    assert [c["From"] for c in twilio_api.calls] == ["+447400123456"]
+    assert not any("ServiceNumbers" in r for r in twilio_api.requests)  # no need to ask the service
+    app.extensions["hotline"].engine.dispose()
+
+
+def test_a_service_without_numbers_fails_calls_loudly_at_start_and_on_the_coordinators_pages(tmp_path, twilio_api, caplog):
+    """An alphanumeric-only Messaging Service cannot ring anyone: the worker says so at start, each call
+    fails at once with the reason (no retries that cannot succeed), and every coordinator page says so."""
+    from hotline.delivery import calls
+    from tests.web.conftest import Web, make_coordinator
+
+    twilio_api.service_numbers[SERVICE] = []
+    app = service_app(tmp_path)
+    with caplog.at_level("ERROR", logger="hotline"):
+        assert calls.check_caller(app.extensions["hotline"].carrier) is None
+    assert any("ALERT CALLS CANNOT BE PLACED" in r.getMessage() and "HOTLINE_FROM_NUMBER" in r.getMessage() for r in caplog.records)
+
+    rt = landline_alerted(app)
+    assert twilio_api.calls == [] and len(twilio_api.sent) == 1  # the text still goes
+    with Session(rt.engine) as session:
+        (call,) = session.exec(select(Delivery).where(Delivery.channel == Channel.CALL)).all()
+        assert call.state == DeliveryState.FAILED and call.error_code == 21213 and "HOTLINE_FROM_NUMBER" in call.error_message
+        make_coordinator(session, "admin@example.org", admin=True)
+    web = Web(app)
+    web.login("admin@example.org")
+    page = web.get("/").get_data(as_text=True)
+    assert "Alert calls cannot be placed" in page and "HOTLINE_FROM_NUMBER" in page
+    rt.engine.dispose()
+
+
+def test_the_simulator_and_a_from_number_need_no_look_up_to_name_their_caller(sim_app, rt):
+    from hotline.delivery import calls
+
+    assert calls.check_caller(sim_app.extensions["hotline"].carrier)
+    assert calls.check_caller(rt.carrier) == "+447400123456"

@@ -53,3 +53,7 @@ class Carrier(Protocol):
     def delete_recording(self, url: str) -> bool:
         """Delete a caller's recording where it is kept; True once it is gone (already gone included)."""
         ...
+
+    def caller_id(self) -> str:
+        """The number alert calls ring from; raises CarrierError when there is none to place a call from."""
+        ...

@@ -248,3 +248,6 @@ class SimulatorCarrier:
     def delete_recording(self, url: str) -> bool:
         """The simulator's "recordings" are made up on the fly from the report: nothing is kept to delete."""
         return True
+
+    def caller_id(self) -> str:
+        return self.network.hotline_number if self.network is not None else HOTLINE_NUMBER

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,6 +20,8 @@ _TWILIO_HOST = re.compile(r"^https://[a-z0-9.-]*twilio\.com")
 # How far Twilio's clock and ours may disagree when matching a message we may have sent.
 _CLOCK_SLACK = timedelta(minutes=2)
 _RECORDING_SID = re.compile(r"/Recordings/(RE[0-9A-Za-z]+)")
+NO_CALLER_ID = 21213  # Twilio's own code for a call with no 'From': what a Messaging Service without numbers leaves us
+_CALLER_ID_TTL = timedelta(minutes=10)  # how long the Messaging Service's number (or its lack) is trusted
 
 
 class BaseUrlHttpClient(TwilioHttpClient):
@@ -65,14 +67,46 @@ class TwilioCarrier:
         self.config = config
         http = BaseUrlHttpClient(config.api_url, timeout=config.rest_timeout_seconds, pool_size=pool_size)
         self.client = Client(config.account_sid, config.auth_token, http_client=http)
+        self._caller: tuple[datetime, str | None] | None = None  # (when looked up, the service's number or None)
+        self._caller_lock = threading.Lock()
 
     def _sender(self) -> dict:
         if self.config.messaging_service_sid:
             return {"messaging_service_sid": self.config.messaging_service_sid}
         return {"from_": self.config.from_number}
 
+    def caller_id(self) -> str:
+        """HOTLINE_FROM_NUMBER, or else one of the Messaging Service's own numbers (a Messaging Service sends
+        texts but cannot place a call: Twilio needs a 'From' number). Raises Rejected (21213) when there is
+        none: a service with only an alphanumeric sender cannot ring a landline."""
+        if self.config.from_number:
+            return self.config.from_number
+        with self._caller_lock:
+            now = datetime.now(timezone.utc)
+            if self._caller is None or now - self._caller[0] > _CALLER_ID_TTL:
+                self._caller = (now, self._service_number())
+            number = self._caller[1]
+        if number is None:
+            raise Rejected(
+                f"no number to place alert calls from: Messaging Service {self.config.messaging_service_sid} has no phone"
+                " number; set HOTLINE_FROM_NUMBER to a Twilio number that can make calls",
+                code=NO_CALLER_ID,
+            )
+        return number
+
+    def _service_number(self) -> str | None:
+        try:
+            numbers = self.client.messaging.v1.services(self.config.messaging_service_sid).phone_numbers.list(limit=20)
+        except (TwilioRestException, requests.RequestException) as exc:
+            raise _translate(exc) from exc
+        voice = [n.phone_number for n in numbers if any(str(c).lower() == "voice" for c in (n.capabilities or []))]
+        return (voice or [n.phone_number for n in numbers] or [None])[0]
+
     def _call_from(self) -> str | None:
-        return self.config.from_number
+        try:
+            return self.caller_id()
+        except CarrierError:
+            return None
 
     def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted:
         extra = {"status_callback": status_callback} if status_callback else {}
@@ -109,11 +143,12 @@ class TwilioCarrier:
             }
         # A URL of ours lets the answer depend on AnsweredBy and offer keys; inline TwiML cannot.
         extra.update({"url": url, "method": "POST"} if url else {"twiml": twiml})
+        caller = self.caller_id()  # before the pace: a call we cannot place takes no turn from the others
         try:
             with _paced(pace):
                 call = self.client.calls.create(
                     to=to,
-                    from_=self._call_from(),
+                    from_=caller,
                     machine_detection="DetectMessageEnd",
                     **extra,
                 )
