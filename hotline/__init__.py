@@ -47,13 +47,13 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
     app.jinja_env.globals["simulator_mode"] = config.simulator  # every page can show the simulator banner
-    if config.simulator:
-        from hotline import simulator
-
-        simulator.install(app)
     from hotline import web
 
     app.register_blueprint(web.bp)
+    if config.simulator:  # last: the simulated network may post a status callback to the app at once
+        from hotline import simulator
+
+        simulator.install(app)
     if secure and not config.proxy_hops:
         logging.getLogger("hotline").warning(
             "HOTLINE_PUBLIC_URL is HTTPS but HOTLINE_PROXY_HOPS is 0: behind a proxy every client has the proxy's"

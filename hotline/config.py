@@ -56,6 +56,9 @@ class Config:
     quiet_hours: QuietHours
     retention_days: int
     pending_days: int
+    incident_minutes: int = 60  # a reply or a reporter's text counts as a follow-up of an incident this long
+    check_minutes: int = 20  # after an urgent alert, a "check on me" member's silence is reported after this
+    escalate_minutes: int = 15  # a held report or a JOIN waits this long before coordinators, then admins, are texted
     # Not part of the operator contract: knobs for tests and tuning.
     proxy_hops: int = 0
     max_reports_per_hour: int = 5
@@ -147,6 +150,9 @@ def load(instance_path: Path, overrides: dict | None = None, environ: dict | Non
         quiet_hours=QuietHours.parse(env.get("HOTLINE_QUIET_HOURS") or "22:00-07:00"),
         retention_days=_number(env, "HOTLINE_RETENTION_DAYS", "180", int),
         pending_days=_number(env, "HOTLINE_PENDING_DAYS", "14", int),
+        incident_minutes=_number(env, "HOTLINE_INCIDENT_MINUTES", "60", int),
+        check_minutes=_number(env, "HOTLINE_CHECK_MINUTES", "20", int),
+        escalate_minutes=_number(env, "HOTLINE_ESCALATE_MINUTES", "15", int),
         proxy_hops=int(env.get("HOTLINE_PROXY_HOPS") or 0),
         max_reports_per_hour=_number(env, "HOTLINE_REPORTS_PER_HOUR", "5", int),
         max_reports_per_day=_number(env, "HOTLINE_REPORTS_PER_DAY", "20", int),

@@ -27,12 +27,41 @@ def watch_name(street_name: str) -> str:
     return f"{street_name} Watch"
 
 
+def _alert_tails(ref: str) -> list[str]:
+    """How to answer an alert, most helpful first; the first that keeps the alert in one SMS is used."""
+    return [
+        f". Reply OK if seen, or {ref} and your news to add to it. Emergency 999",
+        f". Reply OK if seen, {ref} + news to add. Emergency 999",
+        f". Reply OK if seen, {ref}+news to add. 999",
+        ". Reply OK if seen. 999",
+    ]
+
+
+def _alert(head: str, text: str, ref: str) -> str:
+    """`head` + what the resident wrote (as written) + how to answer: one SMS when a short tail allows it,
+    else the full tail and at most three segments (the log keeps the whole text)."""
+    text = " ".join(text.split()).rstrip(".")
+    tails = _alert_tails(ref)
+    for tail in tails:
+        if segments.count(head + text + tail) == 1:
+            return head + text + tail
+    return segments.fit(head, text, tails[1], MAX_BROADCAST_SEGMENTS)
+
+
 def broadcast(street_name: str, ref: str, local_time: datetime, text: str, *, urgent: bool = False) -> str:
     """The alert neighbours get: never who sent it, at most three segments (the log keeps the rest)."""
     head = f"{watch_name(street_name)} {ref} {local_time:%H:%M}: " + ("URGENT: " if urgent else "")
-    tail = ". Reply here to report. Emergency 999"
-    text = " ".join(text.split()).rstrip(".")
-    return segments.fit(head, text, tail, MAX_BROADCAST_SEGMENTS)
+    return _alert(head, text, ref)
+
+
+def update_alert(ref: str, local_time: datetime, text: str, *, urgent: bool = False) -> str:
+    """A follow-up of incident `ref`, to the streets its first alert went to."""
+    return _alert(f"Update {ref} {local_time:%H:%M}: " + ("URGENT: " if urgent else ""), text, ref)
+
+
+def all_clear(ref: str, words: str | None) -> str:
+    words = " ".join((words or "").split()).rstrip(".") or "the coordinators say it is over"
+    return segments.fit(f"All clear {ref}: ", words, ". Thank you for looking out.", MAX_BROADCAST_SEGMENTS)
 
 
 # --- replies to reports -------------------------------------------------------------------
@@ -66,6 +95,58 @@ def empty_report() -> str:
 
 def urgent_needs_text() -> str:
     return f"Text URGENT followed by what you saw, e.g. URGENT man in my garden. {EMERGENCY}"
+
+
+# --- incidents: updates, the all-clear, the outcome --------------------------------------
+
+
+def update_ack(ref: str, count: int) -> str:
+    return f"Thanks, your update to {ref} is sent to {_plural(count, 'neighbour')}. {EMERGENCY}"
+
+
+def update_held(ref: str) -> str:
+    return f"Thanks, your update to {ref} is logged. A coordinator will check it before it goes out. {EMERGENCY}"
+
+
+def update_over_limit(ref: str, limit: int, period: str) -> str:
+    return f"Your update to {ref} is logged but not sent: the limit is {_plural(limit, 'report')} {period}. {EMERGENCY}"
+
+
+def update_duplicate(ref: str) -> str:
+    return f"You sent that a few minutes ago, so your update to {ref} is not sent again. {EMERGENCY}"
+
+
+def closed_so_new_report(old_ref: str, reply: str) -> str:
+    """`R42 …` when R42 is closed or unknown: it went as a new report; `reply` says how that went."""
+    return f"{old_ref} is closed, so this is a new report. {reply}"
+
+
+OUTCOME_WORDS = {
+    "police_informed": "the police have been informed",
+    "resolved": "it has been resolved",
+    "false_alarm": "it turned out to be a false alarm",
+    "no_further_action": "no further action will be taken",
+}
+
+
+def outcome_to_reporter(scheme: str, ref: str, outcome: str, note: str | None) -> str:
+    text = f"{scheme}: about your report {ref}, {OUTCOME_WORDS.get(outcome, outcome)}."
+    note = " ".join((note or "").split())
+    return segments.fit(text + " ", note, " Thank you.", 2) if note else text + " Thank you for reporting it."
+
+
+def voice_outcome(ref: str, outcome: str, note: str | None) -> str:
+    """First thing on the next call of a reporter with no mobile: what became of their report."""
+    note = " ".join((note or "").split())
+    return f"Before the menu, news about your report, {spoken_ref(ref)}: {OUTCOME_WORDS.get(outcome, outcome)}. {note}".strip()
+
+
+def coordinator_cleared(ref: str, count: int) -> str:
+    return f"All clear for {ref} is going to {count} {'person' if count == 1 else 'people'}. {ref} is closed."
+
+
+def coordinator_not_open(ref: str) -> str:
+    return f"{ref} is not an open incident (already clear, closed, or not known). Nothing was sent."
 
 
 # --- strangers, joining, pending ----------------------------------------------------------
@@ -129,7 +210,10 @@ def approved_by_call(scheme: str, street: str) -> str:
 
 
 def help_text(scheme: str) -> str:
-    return f"{scheme}: text what you see to alert your street. JOIN street, LEAVE, CALL ME, TEXT ME, URGENT text, STOP. Emergency 999"
+    return (
+        f"{scheme}: text what you see to alert your street. OK = seen. R42 + news adds to alert R42."
+        " JOIN street, LEAVE, CALL ME, TEXT ME, URGENT text, STOP. 999"
+    )
 
 
 def opted_out(scheme: str) -> str:
@@ -167,6 +251,15 @@ def stopped_calls_sms() -> str:
 
 def alert_call(scheme: str, street: str, local_time: datetime, text: str) -> str:
     return f"This is {scheme}, with an alert for {street}, at {local_time:%H:%M}. {text}"
+
+
+def update_call(scheme: str, street: str, local_time: datetime, text: str) -> str:
+    return f"This is {scheme}, with an urgent update for {street}, at {local_time:%H:%M}. {text}"
+
+
+def all_clear_call(scheme: str, street: str, alert_time: datetime, words: str | None) -> str:
+    said = " ".join((words or "").split())
+    return f"This is {scheme}. All clear for {street}: the alert of {alert_time:%H:%M} is over. {said}".strip()
 
 
 def sorry_try_later() -> str:
@@ -335,6 +428,30 @@ def voice_alerts_intro(count: int) -> str:
 def voice_alert_item(when: str, street: str | None, text: str | None) -> str:
     where = f", {street}" if street else ""
     return f"{when[0].upper()}{when[1:]}{where}: {text or 'a recorded message, passed on by a coordinator'}."
+
+
+def voice_update_item(when: str, text: str | None) -> str:
+    return f"Update {when}: {text or 'a recorded message'}."
+
+
+def voice_all_clear_item(words: str | None) -> str:
+    words = " ".join((words or "").split())
+    return f"That is now all clear. {words}".strip()
+
+
+def voice_update_or_new(ref: str) -> str:
+    return (
+        f"Is this more news about your earlier report, {spoken_ref(ref)}? If it is, press 1, and it goes to the same "
+        "neighbours as an update. If it is something new, press 2. To hear this again, press 9."
+    )
+
+
+def voice_update_sent(ref: str, count: int) -> str:
+    return f"Thank you. Your update to {spoken_ref(ref)} has gone to {_plural(count, 'neighbour')}."
+
+
+def voice_update_held(ref: str) -> str:
+    return f"Thank you. Your update to {spoken_ref(ref)} is logged. A coordinator will check it before it goes out."
 
 
 # changing how alerts come

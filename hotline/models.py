@@ -65,6 +65,20 @@ FINAL_DELIVERY_STATES = {
 class Channel(StrEnum):
     SMS = "sms"  # came in or goes out as a text
     CALL = "call"  # came in or goes out as a phone call
+    WEB = "web"  # came from a coordinator's page (an all-clear by its button); never a delivery's channel
+
+
+class ReportKind(StrEnum):
+    REPORT = "report"  # a sighting: opens an incident when it is broadcast
+    UPDATE = "update"  # a follow-up of an open incident, sent as "Update R42 …" to the incident's streets
+    ALL_CLEAR = "all_clear"  # a coordinator's all-clear, sent to everyone the incident reached; closes it
+
+
+class Outcome(StrEnum):
+    POLICE_INFORMED = "police_informed"  # the police were told (a crime reference may be in the note)
+    RESOLVED = "resolved"  # sorted out: found, returned, explained
+    FALSE_ALARM = "false_alarm"  # nothing was wrong after all
+    NO_FURTHER_ACTION = "no_further_action"  # nothing more will be done
 
 
 class Street(SQLModel, table=True):
@@ -123,10 +137,42 @@ class Report(SQLModel, table=True):
     decided_at: datetime | None = _when(default=None)
     redacted_at: datetime | None = _when(default=None)
     fanout_pending: bool = Field(default=False, index=True)  # a big broadcast whose deliveries the dispatcher writes
+    kind: str = Field(default=ReportKind.REPORT, sa_type=String(12), index=True)
+    # The incident it opened or follows. No foreign key: Incident.report_id points back, and a cycle of keys
+    # would need deferred constraints on both databases; incidents are never deleted.
+    incident_id: int | None = Field(default=None, index=True)
 
     @property
     def ref(self) -> str:
         return f"R{self.id}"
+
+
+class Incident(SQLModel, table=True):
+    """What a broadcast report opens: its updates and all-clear follow it, named by the opening report's ref,
+    until an all-clear or a day without activity closes it. Coordinators triage it and record its outcome."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), nullable=False, unique=True))
+    opened_at: datetime = _when(default_factory=utcnow)
+    last_activity_at: datetime = _when(default_factory=utcnow, index=True)  # its last report, update or all-clear
+    closed_at: datetime | None = _when(default=None, index=True)
+    closed_by: str | None = Field(default=None, sa_type=String(12))  # all_clear | quiet (a day without activity)
+    cleared_by_id: int | None = _fk("coordinator.id", nullable=True, ondelete="SET NULL", index=False)  # whose all-clear
+    taken_by_id: int | None = _fk("coordinator.id", nullable=True, ondelete="SET NULL", index=False)  # who is on it
+    taken_at: datetime | None = _when(default=None)
+    outcome: str | None = Field(default=None, sa_type=String(20))
+    outcome_note: str | None = Field(default=None, sa_type=Text)
+    outcome_by_id: int | None = _fk("coordinator.id", nullable=True, ondelete="SET NULL", index=False)
+    outcome_at: datetime | None = _when(default=None)
+    outcome_told_at: datetime | None = _when(default=None)  # the reporter was told (by SMS, or first thing on a call)
+
+    @property
+    def ref(self) -> str:
+        return f"R{self.report_id}"
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
 
 
 class ReportStreet(SQLModel, table=True):
@@ -171,6 +217,8 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = _when(default_factory=utcnow)
     updated_at: datetime = _when(default_factory=utcnow)
     sent_at: datetime | None = _when(default=None)
+    acknowledged_at: datetime | None = _when(default=None)  # the member said they saw or heard it
+    acknowledged_by: str | None = Field(default=None, sa_type=String(8))  # sms (OK, SEEN …) | call (pressed 1)
 
 
 class InboundEvent(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""Commands from a coordinator's registered phone: APPROVE / REJECT <phone or name>, SEND R42 / DROP R42.
+"""Commands from a coordinator's registered phone: APPROVE / REJECT <phone or name>, SEND R42 / DROP R42,
+CLEAR R42 [words] (an incident's all-clear).
 
 Only from a number registered to a coordinator, and only for their own streets; from anyone else (or
 in any other shape) the text is not a command, so "Send help, van on the drive" stays a report.
@@ -15,12 +16,14 @@ from sqlmodel import Session, select
 
 from hotline import messages, phones
 from hotline.coordination import accounts
-from hotline.models import Member, Membership, MembershipStatus, ReportState, Street
-from hotline.reports import intake, logbook
+from hotline.models import Channel, Member, Membership, MembershipStatus, Report, ReportState, Street
+from hotline.reports import incidents, intake, logbook
 from hotline.residents import members
 from hotline.residents.streets import Scope
 
-COMMAND = re.compile(r"^(?:(APPROVE|REJECT)\s+(.+)|(SEND|DROP)\s+(R?\s?\d+))$", re.IGNORECASE)
+COMMAND = re.compile(
+    r"^(?:(APPROVE|REJECT)\s+(.+)|(SEND|DROP)\s+(R?\s?\d+)|(CLEAR)\s+(R?\s?\d{1,9})(?:[\s:.,-]+(.*))?)$", re.IGNORECASE | re.DOTALL
+)
 
 
 @dataclass
@@ -40,6 +43,8 @@ def handle(*, session: Session, config, sender: str, body: str, now: datetime) -
     scope = accounts.scope_of(session, coordinator)
     if match.group(1):
         return _decide(session, config, scope, match.group(2).strip(), approve=match.group(1).upper() == "APPROVE", now=now)
+    if match.group(5):
+        return _clear(session, config, coordinator.id, scope, int(re.sub(r"\D", "", match.group(6))), match.group(7), now=now)
     ref = "R" + re.sub(r"\D", "", match.group(4))
     return _held_report(session, config, scope, ref, send=match.group(3).upper() == "SEND", now=now)
 
@@ -100,3 +105,14 @@ def _held_report(session: Session, config, scope: Scope, ref: str, *, send: bool
         return Command(messages.coordinator_report_needs_text(ref))
     count = intake.release(session=session, config=config, report=report, now=now)
     return Command(messages.coordinator_report_sent(ref, count), queued=count)
+
+
+def _clear(session: Session, config, coordinator_id: int, scope: Scope, number: int, words: str | None, *, now: datetime) -> Command:
+    """CLEAR R42 [words]: the all-clear of an open incident on one of the coordinator's streets."""
+    incident = incidents.of_report(session, number)
+    opening = session.get(Report, incident.report_id) if incident else None
+    if incident is None or not logbook.report_visible(session, opening, scope) or not incident.open:
+        return Command(messages.coordinator_not_open(f"R{number}"))
+    count = incidents.clear(session=session, config=config, incident=incident, words=words, channel=Channel.SMS,
+                            coordinator_id=coordinator_id, now=now)
+    return Command(messages.coordinator_cleared(incident.ref, count), queued=count)

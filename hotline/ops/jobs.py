@@ -33,6 +33,7 @@ from hotline.delivery import outbox
 from hotline.delivery.carrier.base import CarrierError
 from hotline.models import Channel, Delivery, DeliveryState
 from hotline.ops import housekeeping
+from hotline.reports import incidents
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,12 @@ def delete_recordings(rt, *, now: datetime | None = None) -> dict:
     return _logged("delete_recordings", {"deleted": deleted, "failed": failed})
 
 
+def close_quiet_incidents(rt, *, now: datetime | None = None) -> dict:
+    with session_scope(rt.engine) as session:
+        closed = incidents.close_quiet(session=session, now=now or utcnow())
+    return _logged("close_quiet_incidents", {"closed": closed})
+
+
 def forget_finished_calls(rt, *, now: datetime | None = None) -> dict:
     with session_scope(rt.engine) as session:
         summary = housekeeping.forget_finished_calls(session=session, now=now or utcnow())
@@ -169,6 +176,7 @@ def schedule(config) -> list[Job]:
         Job("outbox_sweep", outbox_sweep, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("release_announcements", release_announcements, IntervalTrigger(seconds=30, timezone=zone), 3600),
         Job("expire_pending", expire_pending, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("close_quiet_incidents", close_quiet_incidents, IntervalTrigger(minutes=10, timezone=zone), None),
         Job("delete_recordings", delete_recordings, IntervalTrigger(hours=1, timezone=zone), None),
         Job("forget_finished_calls", forget_finished_calls, IntervalTrigger(hours=1, timezone=zone), None),
         Job("expire_unmatched_statuses", expire_unmatched_statuses, IntervalTrigger(hours=1, timezone=zone), None),

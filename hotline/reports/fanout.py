@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, insert, literal, update
+from sqlalchemy import and_, case, exists, func, insert, literal, or_, true, update
 from sqlalchemy import select as core_select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from hotline import messages, phones
@@ -21,15 +22,18 @@ from hotline.models import (
     Channel,
     Delivery,
     DeliveryState,
+    Incident,
     Member,
     Membership,
     MembershipStatus,
     Report,
+    ReportKind,
     ReportStreet,
     Street,
 )
 
 INLINE_LIMIT = 500
+MAX_CALLS_PER_INCIDENT = 3  # the first alert, urgent updates, the all-clear: never more calls than this
 COLUMNS = [
     "report_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
     "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
@@ -76,11 +80,18 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
     call_at = call_release_time(config, now, report.urgent)
     is_call = Member.alerts == AlertChannel.CALL
+    update = report.kind == ReportKind.UPDATE and report.incident_id is not None
+    ref = f"R{session.get(Incident, report.incident_id).report_id}" if update else report.ref
     total = 0
     for street in streets:
-        sms_body = messages.broadcast(street.name, report.ref, local_time, text, urgent=report.urgent)
-        call_body = messages.alert_call(config.scheme_name, street.name, local_time, text)
+        if update:
+            sms_body = messages.update_alert(ref, local_time, text, urgent=report.urgent)
+            call_body = messages.update_call(config.scheme_name, street.name, local_time, text)
+        else:
+            sms_body = messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent)
+            call_body = messages.alert_call(config.scheme_name, street.name, local_time, text)
         already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
+        wanted = _calls_allowed(report, is_call) if update else true()
         rows = (
             core_select(
                 literal(report.id),
@@ -99,12 +110,34 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
             )
             .select_from(Membership)
             .join(Member, Member.id == Membership.member_id)
-            .where(_recipients(report, [street.id]), ~already)
+            .where(_recipients(report, [street.id]), ~already, wanted)
         )
         # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
         statement = insert(Delivery).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
         total += session.execute(statement).rowcount
     return total
+
+
+def calls_in_incident(incident_id: int, member_id_column):
+    """How many alert calls a member has had (or has queued) for one incident: a correlated count."""
+    earlier, its_report = aliased(Delivery), aliased(Report)
+    return (
+        core_select(func.count(earlier.id))
+        .join(its_report, its_report.id == earlier.report_id)
+        .where(
+            its_report.incident_id == incident_id, earlier.member_id == member_id_column,
+            earlier.channel == Channel.CALL.value, earlier.state != DeliveryState.CANCELLED.value,
+        )
+        .scalar_subquery()
+    )
+
+
+def _calls_allowed(report: Report, is_call):
+    """Calls stay rare: an update rings a call member only when urgent, and never past MAX_CALLS_PER_INCIDENT;
+    other updates wait for them on the voice menu (2, latest alerts)."""
+    if not report.urgent:
+        return ~is_call
+    return or_(~is_call, calls_in_incident(report.incident_id, Member.id) < MAX_CALLS_PER_INCIDENT)
 
 
 def expand_pending(*, session: Session, config, limit: int = 5, now: datetime | None = None) -> int:

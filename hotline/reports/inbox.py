@@ -13,7 +13,7 @@ from hotline import messages
 from hotline.coordination import commands
 from hotline.db import utcnow
 from hotline.models import AlertChannel, InboundEvent, Member, MembershipStatus
-from hotline.reports import intake
+from hotline.reports import incidents, intake
 from hotline.residents import members, streets
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
@@ -114,7 +114,38 @@ def _handle(session: Session, config, sender: str, body: str, now: datetime) -> 
         return Reply(messages.urgent_needs_text())
     if not argument.strip():
         return Reply(messages.empty_report())
-    return _report(session, config, sender, member, argument, urgent=keyword == "URGENT", now=now)
+    if member is not None and keyword is None and incidents.is_acknowledgement(argument):
+        incidents.acknowledge(session, sender, how="sms", now=now)
+        return Reply(None)  # "seen": recorded against their alert, never broadcast, never answered (a reply costs an SMS)
+    urgent = keyword == "URGENT"
+    if member is not None and members.active_streets(session, member):
+        prefixed = incidents.ref_prefix(argument)
+        if prefixed is not None:
+            incident = incidents.of_report(session, prefixed[0])
+            if incident is not None and incident.open:
+                return _update(session, config, sender, member, incident, prefixed[1], urgent=urgent, now=now)
+            reply = _report(session, config, sender, member, argument, urgent=urgent, now=now)
+            reply.text = messages.closed_so_new_report(f"R{prefixed[0]}", reply.text)
+            return reply
+        incident = incidents.followed(session, config, member, now)
+        if incident is not None:
+            return _update(session, config, sender, member, incident, argument, urgent=urgent, now=now)
+    return _report(session, config, sender, member, argument, urgent=urgent, now=now)
+
+
+def _update(session: Session, config, sender: str, member: Member, incident, text: str, *, urgent: bool, now: datetime) -> Reply:
+    outcome = intake.submit(
+        session=session, config=config, phone=sender, text=text, member=member, urgent=urgent, incident=incident, now=now
+    )
+    ref = incident.ref
+    replies = {
+        "sent": lambda: messages.update_ack(ref, outcome.recipients),
+        "held": lambda: messages.update_held(ref),
+        "over_hour": lambda: messages.update_over_limit(ref, config.max_reports_per_hour, "an hour"),
+        "over_day": lambda: messages.update_over_limit(ref, config.max_reports_per_day, "a day"),
+        "duplicate": lambda: messages.update_duplicate(ref),
+    }
+    return Reply(replies[outcome.kind](), queued=outcome.recipients)
 
 
 def _join(session: Session, sender: str, argument: str, now: datetime) -> str:

@@ -10,7 +10,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from hotline.db import utcnow
-from hotline.models import Channel, Member, MembershipStatus, Report, ReportState, ReportStreet, Street
+from hotline.models import Channel, Incident, Member, MembershipStatus, Report, ReportKind, ReportState, ReportStreet, Street
 from hotline.reports import fanout
 from hotline.residents import members
 from hotline.residents.streets import Scope
@@ -67,9 +67,14 @@ def submit(
     urgent: bool = False,
     recording_url: str | None = None,
     hold: bool = False,
+    incident: Incident | None = None,
     now: datetime | None = None,
 ) -> Outcome:
-    """Log a report and, from an active member within their limits, broadcast it or hold it for a coordinator."""
+    """Log a report and, from an active member within their limits, broadcast it or hold it for a coordinator.
+
+    With `incident`, it is an update of that (open) incident: it goes to the incident's streets, whoever
+    sends it, under the same limits, duplicate check and moderation as a report. A broadcast report opens
+    an incident of its own."""
     now = now or utcnow()
     report = Report(
         member_id=member.id if member else None,
@@ -79,13 +84,18 @@ def submit(
         recording_url=recording_url,
         urgent=urgent,
         created_at=now,
+        kind=ReportKind.UPDATE if incident else ReportKind.REPORT,
+        incident_id=incident.id if incident else None,
     )
     streets = members.active_streets(session, member)
+    if streets and incident is not None:
+        streets = incident_streets(session, incident)
     linked = streets
     if not streets:
         pending = members.memberships(session, member, MembershipStatus.PENDING) if member else []
         linked = [street for _, street in pending]
         report.reason = "pending" if pending else "stranger"
+        report.kind, report.incident_id = ReportKind.REPORT, None
         kind = report.reason
     else:
         breach = _limit_breached(session, config, member, report.text, now)
@@ -99,8 +109,32 @@ def submit(
     session.flush()
     for street in linked:
         session.add(ReportStreet(report_id=report.id, street_id=street.id))
-    count = fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now) if kind == "sent" else 0
+    if incident is not None and kind in ("sent", "held"):
+        incident.last_activity_at = now
+        session.add(incident)
+    count = _broadcast(session, config, report, streets, now) if kind == "sent" else 0
     return Outcome(report=report, kind=kind, recipients=count)
+
+
+def _broadcast(session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
+    """Hand a report going out to the fan-out; a sighting (not an update) opens its incident first."""
+    if report.kind == ReportKind.REPORT and report.incident_id is None:
+        incident = Incident(report_id=report.id, opened_at=now, last_activity_at=now)
+        session.add(incident)
+        session.flush()
+        report.incident_id = incident.id
+        session.add(report)
+    return fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now)
+
+
+def incident_streets(session: Session, incident: Incident) -> list[Street]:
+    """The streets an incident's first alert went to: its updates and all-clear go there too."""
+    return list(
+        session.exec(
+            select(Street).join(ReportStreet, ReportStreet.street_id == Street.id)
+            .where(ReportStreet.report_id == incident.report_id).order_by(Street.name)
+        )
+    )
 
 
 def release(*, session: Session, config, report: Report, text: str | None = None, now: datetime | None = None) -> int:
@@ -115,7 +149,12 @@ def release(*, session: Session, config, report: Report, text: str | None = None
     streets = list(
         session.exec(select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report.id))
     )
-    return fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now)
+    if report.incident_id is not None:  # a held update: its incident is alive again
+        incident = session.get(Incident, report.incident_id)
+        if incident is not None:
+            incident.last_activity_at = now
+            session.add(incident)
+    return _broadcast(session, config, report, streets, now)
 
 
 def deciding_streets(session: Session, report: Report) -> list[Street]:

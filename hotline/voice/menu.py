@@ -11,6 +11,7 @@ from sqlmodel import Session
 from hotline import messages, phones
 from hotline.db import utcnow
 from hotline.models import AlertChannel, MembershipStatus, Street
+from hotline.reports import incidents
 from hotline.residents import members, streets
 from hotline.voice import reporting
 from hotline.voice.spoken import Heard, Prompt, Turn
@@ -24,7 +25,19 @@ def start(*, session: Session, config, heard: Heard, now: datetime | None = None
     if step.caller.kind == WITHHELD:
         return Turn([messages.voice_withheld(config.scheme_name)])
     names = step.caller.names if step.caller.kind == ACTIVE else []
-    return home(step, before=[messages.voice_greeting(config.scheme_name, names)])
+    return home(step, before=[messages.voice_greeting(config.scheme_name, names), *_outcomes_to_tell(step)])
+
+
+def _outcomes_to_tell(step: Step) -> list[str]:
+    """A reporter with no mobile hears what became of their reports first thing on their next call."""
+    if step.caller.member is None:
+        return []
+    said = []
+    for incident in incidents.untold_outcomes(step.session, step.caller.member):
+        said.append(messages.voice_outcome(incident.ref, incident.outcome, incident.outcome_note))
+        incident.outcome_told_at = step.now
+        step.session.add(incident)
+    return said
 
 
 def answer(*, session: Session, config, state: str, heard: Heard, now: datetime | None = None) -> Turn:
@@ -35,6 +48,7 @@ def answer(*, session: Session, config, state: str, heard: Heard, now: datetime 
     handlers = {
         "home": on_home, "settings": on_settings, "leave": on_leave, "join": on_join,
         "report": reporting.on_report, "check": reporting.on_check, "recording": reporting.on_recording,
+        "kind": reporting.on_kind,
     }
     return handlers.get(state, lambda s: home(s))(step)
 

@@ -11,8 +11,8 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from hotline import messages, phones
-from hotline.models import CallDraft, Channel, Report, ReportState, ReportStreet, Street
-from hotline.reports import intake
+from hotline.models import CallDraft, Channel, Incident, Report, ReportKind, ReportState, ReportStreet, Street
+from hotline.reports import incidents, intake
 from hotline.voice.spoken import Prompt, Turn, speakable
 from hotline.voice.steps import ACTIVE, MAX_TRIES, PENDING, Step, again, ask, home
 
@@ -84,21 +84,59 @@ def on_recording(step: Step) -> Turn:
 
 
 def _submit(step: Step, *, urgent: bool, failures: int) -> Turn:
+    """Send the draft, unless the caller has an open incident of their own in the window: then ask first
+    whether this is more news about it (an update) or something new."""
+    member = step.caller.member
+    own = incidents.own_open(step.session, step.config, member, step.now) if member is not None and step.caller.kind == ACTIVE else None
+    if own is not None and step.session.get(CallDraft, step.heard.sid) is not None:
+        return ask_kind(step, own, urgent=urgent, failures=failures)
+    return _send_draft(step, urgent=urgent, failures=failures, incident=None)
+
+
+def _send_draft(step: Step, *, urgent: bool, failures: int, incident: Incident | None) -> Turn:
     text = take_draft(step)
     if text is None:
         return ask_report(step, failures=failures)
     outcome = intake.submit(
         session=step.session, config=step.config, phone=step.caller.phone, text=text,
-        member=step.caller.member, channel=Channel.CALL, urgent=urgent, now=step.now,
+        member=step.caller.member, channel=Channel.CALL, urgent=urgent, incident=incident, now=step.now,
     )
-    return _after_report(step, outcome)
+    return _after_report(step, outcome, incident)
 
 
-def _after_report(step: Step, outcome: intake.Outcome) -> Turn:
+def ask_kind(step: Step, incident: Incident, *, urgent: bool, failures: int, tries: int = 0, sorry: str | None = None) -> Turn:
+    params = {"i": incident.id, "u": int(urgent), "f": failures}
+    return ask(Prompt("kind", [messages.voice_update_or_new(incident.ref)], tries=tries, params=params), sorry=sorry)
+
+
+def on_kind(step: Step) -> Turn:
+    """1: an update of their open incident; 2: a new report; 9: hear it again."""
+    if step.caller.kind != ACTIVE:
+        return home(step)
+    incident = step.session.get(Incident, step.heard.number("i"))
+    urgent, failures, key = step.heard.number("u") == 1, step.heard.number("f"), step.heard.digits
+    if incident is None or not incident.open:
+        return _send_draft(step, urgent=urgent, failures=failures, incident=None)
+    if key in ("1", "2"):
+        return _send_draft(step, urgent=urgent, failures=failures, incident=incident if key == "1" else None)
+    if key == "9":
+        return ask_kind(step, incident, urgent=urgent, failures=failures, tries=step.heard.tries)
+    return again(step, _ask_kind_again, incident, urgent, failures)
+
+
+def _ask_kind_again(step: Step, incident: Incident, urgent: bool, failures: int, *, tries: int, sorry: str | None) -> Turn:
+    return ask_kind(step, incident, urgent=urgent, failures=failures, tries=tries, sorry=sorry)
+
+
+def _after_report(step: Step, outcome: intake.Outcome, incident: Incident | None = None) -> Turn:
     config, ref = step.config, outcome.report.ref
+    update = incident is not None and outcome.report.kind == ReportKind.UPDATE
     said = {
-        "sent": lambda: messages.voice_report_sent(ref, outcome.recipients),
-        "held": lambda: messages.voice_recording_held() if outcome.report.recording_url else messages.voice_report_held(ref),
+        "sent": lambda: messages.voice_update_sent(incident.ref, outcome.recipients) if update else messages.voice_report_sent(ref, outcome.recipients),
+        "held": lambda: (
+            messages.voice_recording_held() if outcome.report.recording_url
+            else messages.voice_update_held(incident.ref) if update else messages.voice_report_held(ref)
+        ),
         "over_hour": lambda: messages.voice_over_limit(config.max_reports_per_hour, "an hour"),
         "over_day": lambda: messages.voice_over_limit(config.max_reports_per_day, "a day"),
         "duplicate": messages.voice_duplicate,
@@ -124,7 +162,8 @@ def take_draft(step: Step) -> str | None:
 
 
 def latest_alerts(step: Step) -> list[str]:
-    """The last five alerts of the past week for the caller's streets, newest first, times spoken locally."""
+    """The last five alerts of the past week for the caller's streets, newest first, times spoken locally;
+    each with its updates, and whether it is all clear."""
     found = recent_reports(step.session, [s.id for s in step.caller.streets], since=step.now - timedelta(days=LATEST_DAYS))
     if not found:
         return [messages.voice_no_alerts()]
@@ -132,12 +171,32 @@ def latest_alerts(step: Step) -> list[str]:
     today = step.now.astimezone(zone)
     lines = [messages.voice_alerts_intro(len(found))]
     for report, street_name in found:
-        text = phones.scrub(report.text, report.phone) if report.text and report.phone else report.text
-        if text and report.urgent:
-            text = "Urgent. " + text
         when = messages.spoken_when(report.created_at.astimezone(zone), today)
-        lines.append(messages.voice_alert_item(when, street_name if several else None, text))
+        lines.append(messages.voice_alert_item(when, street_name if several else None, _spoken_text(report)))
+        for follow in _follow_ups(step.session, report):
+            if follow.kind == ReportKind.ALL_CLEAR:
+                lines.append(messages.voice_all_clear_item(follow.text))
+            else:
+                lines.append(messages.voice_update_item(messages.spoken_when(follow.created_at.astimezone(zone), today), _spoken_text(follow)))
     return lines
+
+
+def _spoken_text(report: Report) -> str | None:
+    text = phones.scrub(report.text, report.phone) if report.text and report.phone else report.text
+    return "Urgent. " + text if text and report.urgent else text
+
+
+def _follow_ups(session: Session, report: Report) -> list[Report]:
+    """The updates that went out and the all-clear of the incident a report opened, oldest first."""
+    if report.incident_id is None:
+        return []
+    return list(
+        session.exec(
+            select(Report)
+            .where(Report.incident_id == report.incident_id, Report.id != report.id, Report.state == ReportState.SENT)
+            .order_by(Report.created_at, Report.id)
+        )
+    )
 
 
 def recent_reports(session: Session, street_ids: list[int], *, since, limit: int = LATEST_ALERTS) -> list[tuple[Report, str]]:
@@ -145,7 +204,8 @@ def recent_reports(session: Session, street_ids: list[int], *, since, limit: int
         select(Report, Street.name)
         .join(ReportStreet, ReportStreet.report_id == Report.id)
         .join(Street, Street.id == ReportStreet.street_id)
-        .where(ReportStreet.street_id.in_(street_ids), Report.state == ReportState.SENT, Report.created_at >= since)
+        .where(ReportStreet.street_id.in_(street_ids), Report.state == ReportState.SENT, Report.created_at >= since,
+               Report.kind == ReportKind.REPORT)
         .order_by(Report.created_at.desc(), Report.id.desc())
         .limit(limit * max(1, len(street_ids)))
     )

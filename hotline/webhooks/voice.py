@@ -24,7 +24,7 @@ from hotline.voice.spoken import Heard
 from hotline.webhooks.blueprint import bp
 
 log = logging.getLogger(__name__)
-PARAMS = {"street", "f", "r"}  # a prompt's own query parameters (besides the step `s` and tries `n`)
+PARAMS = {"street", "f", "r", "i", "u"}  # a prompt's own query parameters (besides the step `s` and tries `n`)
 
 
 @bp.route("/voice", methods=["GET", "POST"])

@@ -118,8 +118,8 @@ def service_app(tmp_path, **environ):
     """Twilio mode with TWILIO_MESSAGING_SERVICE_SID, and HOTLINE_FROM_NUMBER only if given."""
     import os
 
-    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, _database_url, _fresh
     from hotline import create_app
+    from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, _database_url, _fresh
 
     url = _database_url(tmp_path)
     _fresh(url)

@@ -81,7 +81,7 @@ def test_broadcast_names_the_street_and_ref_but_never_the_reporter(rt, twilio, t
     dispatch(rt)
     body = twilio_api.sent[0]["Body"]
     assert body.startswith("Clayhall Avenue Watch R1 ")
-    assert "Reply here to report. Emergency 999" in body
+    assert "Reply OK if seen" in body and body.endswith(" 999")  # how to answer, and 999
     for form in ("07911100100", "7911100100", "447911100100", "07911 100100", "+44 7911 100100"):
         assert form not in body and form.replace(" ", "") not in body.replace(" ", "")
     assert twilio_api.sent[0]["ValidityPeriod"] == "3600"

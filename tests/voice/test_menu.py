@@ -146,8 +146,43 @@ def test_phone_reports_respect_the_hourly_limit(tmp_path, twilio_api):
     with Session(rt.engine) as session:
         add_members(session, add_street(session, "Clayhall Avenue", 101), NUMBERS[:2])
     assert "has gone to 1 neighbour" in report_by_phone(twilio, NUMBERS[0], "red van again").text
-    assert "not sent: the limit is 1 report an hour" in report_by_phone(twilio, NUMBERS[0], "blue van now").text
+    second = report_by_phone(twilio, NUMBERS[0], "blue van now")
+    assert "more news about your earlier report" in second.text  # within the hour of their own report: asked first
+    assert "not sent: the limit is 1 report an hour" in second.press("2").text
     rt.engine.dispose()
+
+
+def test_a_caller_with_an_open_incident_of_their_own_chooses_update_or_something_new(rt, session, twilio, twilio_api, street):
+    from hotline.models import ReportKind
+
+    report_by_phone(twilio, NUMBERS[0], "two men trying car doors")
+    sent = report_by_phone(twilio, NUMBERS[0], "they have gone towards the park").press("1")
+    assert "Your update to R 1 has gone to" in sent.text
+    new = report_by_phone(twilio, NUMBERS[0], "and a dog loose on the green").press("2")
+    assert "Your report, R 3, has gone to" in new.text
+    session.expire_all()
+    kinds = [(r.kind, r.incident_id) for r in session.exec(select(Report).order_by(Report.id))]
+    assert kinds[0][0] == ReportKind.REPORT and kinds[1] == (ReportKind.UPDATE, kinds[0][1])
+    assert kinds[2][0] == ReportKind.REPORT and kinds[2][1] != kinds[0][1]
+    dispatch(rt)
+    assert any(m["Body"].startswith("Update R1 ") for m in twilio_api.sent)
+
+
+def test_latest_alerts_read_an_incident_with_its_updates_and_whether_it_is_clear(rt, session, twilio, twilio_api, street):
+    from hotline.models import Coordinator, CoordinatorStreet
+
+    person = Coordinator(email="c@example.org", password_hash="x", phone=NUMBERS[90])
+    session.add(person)
+    session.flush()
+    session.add(CoordinatorStreet(coordinator_id=person.id, street_id=street.id))
+    session.commit()
+    twilio.sms(NUMBERS[0], "white van outside number 12")
+    twilio.sms(NUMBERS[1], "R1 police have arrived")
+    twilio.sms(NUMBERS[90], "CLEAR R1 they were delivering a sofa")
+    heard = twilio.call(LANDLINES[0]).start().press("2").text
+    assert "white van outside number 12" in heard and "Update today at" in heard and "police have arrived" in heard
+    assert "That is now all clear. they were delivering a sofa" in heard
+    assert heard.count("Here is the latest alert") == 1  # one incident, not three alerts
 
 
 # --- who is calling ----------------------------------------------------------------------------
