@@ -609,7 +609,8 @@ def coordinator_report_needs_text(ref: str) -> str:
 # --- coordinators ------------------------------------------------------------------------
 
 
-def digest(scheme: str, *, new_reports: int, held: int, pending: int, failed: int, url: str | None = None) -> str:
+def digest(scheme: str, *, new_reports: int, held: int, pending: int, failed: int, open_incidents: int = 0,
+           without_outcome: int = 0, url: str | None = None) -> str:
     """The daily SMS to a coordinator: only the numbers that need them, and where to look."""
     parts = []
     if new_reports:
@@ -620,5 +621,9 @@ def digest(scheme: str, *, new_reports: int, held: int, pending: int, failed: in
         parts.append(f"{pending} waiting to join")
     if failed:
         parts.append(f"{_plural(failed, 'alert')} not delivered")
+    if open_incidents:
+        parts.append(f"{_plural(open_incidents, 'incident')} open")
+    if without_outcome:
+        parts.append(f"{without_outcome} closed without an outcome")
     where = f" {url}" if url else ""
     return f"{scheme} daily: {'; '.join(parts)}.{where}"

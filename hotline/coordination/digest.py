@@ -1,5 +1,6 @@
 """The daily digest: one SMS to each coordinator with a phone, about their streets (admins: the whole
-scheme) — new reports, reports held for them, people waiting to join, alerts that did not arrive.
+scheme) — new reports, reports held for them, people waiting to join, alerts that did not arrive, open
+incidents and closed incidents still without an outcome.
 Nothing is sent to a coordinator with nothing to hear about. The SMS goes through the outbox like any
 alert: a Delivery with no report.
 """
@@ -19,9 +20,11 @@ from hotline.models import (
     CoordinatorStreet,
     Delivery,
     DeliveryState,
+    Incident,
     Membership,
     MembershipStatus,
     Report,
+    ReportKind,
     ReportState,
     ReportStreet,
 )
@@ -36,10 +39,12 @@ class Digest:
     held: int
     pending: int
     failed: int
+    open_incidents: int = 0
+    without_outcome: int = 0  # closed incidents nobody has recorded an outcome for
 
     @property
     def empty(self) -> bool:
-        return not (self.new_reports or self.held or self.pending or self.failed)
+        return not (self.new_reports or self.held or self.pending or self.failed or self.open_incidents or self.without_outcome)
 
 
 def _streets(session: Session, coordinator: Coordinator) -> list[int] | None:
@@ -64,12 +69,17 @@ def summarize(session: Session, coordinator: Coordinator, *, since: datetime, no
         held = held.join(ReportStreet, ReportStreet.report_id == Report.id).where(ReportStreet.street_id.in_(streets))
         pending = pending.where(Membership.street_id.in_(streets))
         failed = failed.where(Delivery.street_id.in_(streets))
-    reports = reports.where(Report.created_at >= since, Report.created_at < now)
+    reports = reports.where(Report.created_at >= since, Report.created_at < now, Report.kind == ReportKind.REPORT.value)
+    incidents = select(func.count(func.distinct(Incident.id))).select_from(Incident)
+    if streets is not None:
+        incidents = incidents.join(ReportStreet, ReportStreet.report_id == Incident.report_id).where(ReportStreet.street_id.in_(streets))
     return Digest(
         new_reports=session.exec(reports).one(),
         held=session.exec(held).one(),
         pending=session.exec(pending).one(),
         failed=session.exec(failed).one(),
+        open_incidents=session.exec(incidents.where(Incident.closed_at.is_(None))).one(),
+        without_outcome=session.exec(incidents.where(Incident.closed_at.is_not(None), Incident.outcome.is_(None))).one(),
     )
 
 
@@ -89,6 +99,8 @@ def queue_digests(*, session: Session, config, now: datetime) -> int:
             held=digest.held,
             pending=digest.pending,
             failed=digest.failed,
+            open_incidents=digest.open_incidents,
+            without_outcome=digest.without_outcome,
             url=config.public_url,
         )
         session.add(

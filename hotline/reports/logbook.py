@@ -13,7 +13,7 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, select
 
 from hotline import phones
-from hotline.models import Delivery, DeliveryState, Report, ReportStreet, Street
+from hotline.models import Coordinator, Delivery, DeliveryState, Incident, Report, ReportKind, ReportStreet, Street
 from hotline.residents.streets import Scope
 
 PAGE_SIZE = 50
@@ -47,12 +47,23 @@ class Entry:
     report: Report
     streets: list[Street] = field(default_factory=list)
     counts: Counts = field(default_factory=Counts)
+    incident: Incident | None = None  # the incident the report opened
+    updates: int = 0  # updates of that incident, sent or not
     may_decide: bool = True  # a held report: whether the viewer may send or drop it (intake.may_decide)
     deciders: list[str] = field(default_factory=list)  # a held report: the streets whose coordinators decide it
 
     @property
     def reporter(self) -> str:
         return phones.mask(self.report.phone)
+
+    @property
+    def incident_state(self) -> str:
+        """open, clear (an all-clear closed it), closed (a day without activity), or "" (no incident)."""
+        if self.incident is None:
+            return ""
+        if self.incident.closed_at is None:
+            return "open"
+        return "clear" if self.incident.closed_by == "all_clear" else "closed"
 
 
 def _local_bound(day: date, zone, *, end: bool) -> datetime:
@@ -72,7 +83,8 @@ def report_visible(session: Session, report: Report, scope: Scope) -> bool:
 
 
 def _filtered(query, wanted: LogFilter, scope: Scope, zone):
-    conditions = [visible(scope)]
+    # One row an incident: its updates and all-clear are shown on the report that opened it.
+    conditions = [visible(scope), Report.kind == ReportKind.REPORT.value]
     if wanted.street_id is not None:
         conditions.append(exists().where(ReportStreet.report_id == Report.id, ReportStreet.street_id == wanted.street_id))
     if wanted.since:
@@ -105,7 +117,54 @@ def entries(session: Session, reports: list[Report], scope: Scope) -> list[Entry
         ):
             streets[report_id].append(street)
         counts = delivery_counts(session, ids, scope)
-    return [Entry(r, streets[r.id], counts.get(r.id, Counts())) for r in reports]
+    found = _incidents(session, [r.incident_id for r in reports if r.incident_id])
+    return [
+        Entry(r, streets[r.id], counts.get(r.id, Counts()), *found.get(r.incident_id, (None, 0)))
+        if r.kind == ReportKind.REPORT else Entry(r, streets[r.id], counts.get(r.id, Counts()))
+        for r in reports
+    ]
+
+
+def _incidents(session: Session, incident_ids: list[int]) -> dict[int, tuple[Incident, int]]:
+    """Each incident with the number of its updates (two queries for the lot)."""
+    if not incident_ids:
+        return {}
+    updates = dict(
+        session.exec(
+            select(Report.incident_id, func.count(Report.id))
+            .where(Report.incident_id.in_(incident_ids), Report.kind == ReportKind.UPDATE.value).group_by(Report.incident_id)
+        ).all()
+    )
+    return {i.id: (i, updates.get(i.id, 0)) for i in session.exec(select(Incident).where(Incident.id.in_(incident_ids)))}
+
+
+@dataclass
+class Moment:
+    """One line of an incident's timeline on the report page."""
+
+    at: datetime
+    what: str  # report | update | all_clear | taken | outcome | closed
+    who: str  # a masked number, a coordinator's email, or "" (the hotline itself)
+    text: str | None = None
+    report: Report | None = None
+
+
+def timeline(session: Session, incident: Incident) -> list[Moment]:
+    """The report, its updates, the all-clear, who took it, the outcome: oldest first, who did each."""
+    emails = dict(session.exec(select(Coordinator.id, Coordinator.email)).all())
+    moments = []
+    for report in session.exec(select(Report).where(Report.incident_id == incident.id).order_by(Report.created_at, Report.id)):
+        if report.kind == ReportKind.ALL_CLEAR:
+            moments.append(Moment(report.created_at, "all_clear", emails.get(incident.cleared_by_id, ""), report.text, report))
+        else:
+            moments.append(Moment(report.created_at, report.kind, phones.mask(report.phone), report.text, report))
+    if incident.taken_at:
+        moments.append(Moment(incident.taken_at, "taken", emails.get(incident.taken_by_id, "")))
+    if incident.outcome_at:
+        moments.append(Moment(incident.outcome_at, "outcome", emails.get(incident.outcome_by_id, ""), incident.outcome_note))
+    if incident.closed_at and incident.closed_by == "quiet":
+        moments.append(Moment(incident.closed_at, "closed", ""))
+    return sorted(moments, key=lambda m: m.at)
 
 
 def delivery_counts(session: Session, report_ids: list[int], scope: Scope) -> dict[int, Counts]:
@@ -158,15 +217,20 @@ def csv_cell(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-CSV_HEADER = ["ref", "time", "streets", "channel", "reporter", "state", "reason", "text", "recording", "recipients", "delivered", "failed"]
+CSV_HEADER = [
+    "ref", "time", "streets", "channel", "reporter", "state", "reason", "text", "recording", "recipients", "delivered", "failed",
+    "incident", "updates", "outcome", "outcome note",
+]
 
 
 def csv_row(entry: Entry, zone) -> list[str]:
-    r = entry.report
+    r, incident = entry.report, entry.incident
     cells = [
         r.ref, r.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"), "; ".join(s.name for s in entry.streets),
         r.channel, entry.reporter, r.state, r.reason or "", r.text or "", r.recording_url or "",
         entry.counts.total, entry.counts.delivered, entry.counts.failed,
+        entry.incident_state, entry.updates if incident else "", (incident.outcome or "") if incident else "",
+        (incident.outcome_note or "") if incident else "",
     ]
     return [csv_cell(c) for c in cells]
 

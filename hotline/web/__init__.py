@@ -4,5 +4,5 @@ Every page needs a login, every form a CSRF token, and every query is scoped to 
 Each page module registers its routes on `blueprint.bp` when imported here; create_app registers `bp`.
 """
 
-from hotline.web import access, announce, approvals, auth, log, members, overview, people, streets  # noqa: F401
+from hotline.web import access, announce, approvals, auth, incident, log, members, overview, people, streets  # noqa: F401
 from hotline.web.blueprint import bp  # noqa: F401

@@ -125,3 +125,18 @@ class PasswordForm(FlaskForm):
     current = PasswordField("Your password now", validators=[DataRequired(), Length(max=200)])
     new = PasswordField("New password (at least 8 characters)", validators=[DataRequired(), Length(min=8, max=200)])
     again = PasswordField("New password again", validators=[DataRequired(), EqualTo("new", message="The two new passwords differ.")])
+
+
+OUTCOME_CHOICES = [
+    ("police_informed", "Police informed"), ("resolved", "Resolved"), ("false_alarm", "False alarm"),
+    ("no_further_action", "No further action"),
+]
+
+
+class AllClearForm(FlaskForm):
+    words = TextAreaField("All-clear message (optional: what happened)", validators=[Optional(), Length(max=300)])
+
+
+class OutcomeForm(FlaskForm):
+    outcome = SelectField("Outcome", choices=choices(OUTCOME_CHOICES), validators=[DataRequired()])
+    note = TextAreaField("Note for the reporter (e.g. a crime reference)", validators=[Optional(), Length(max=300)])

@@ -8,17 +8,17 @@ import io
 from datetime import date
 
 from flask import Response, abort, g, jsonify, render_template, request, stream_with_context, url_for
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from hotline import runtime
+from hotline import messages, runtime
 from hotline.coordination import accounts
 from hotline.db import utcnow
 from hotline.hardening import row_id
-from hotline.models import Report, ReportState
+from hotline.models import Coordinator, Incident, Report, ReportState
 from hotline.reports import intake, logbook
 from hotline.web.access import db, login_required, visible_street
 from hotline.web.blueprint import bp
-from hotline.web.forms import HeldForm
+from hotline.web.forms import AllClearForm, HeldForm, OutcomeForm
 
 CHUNK = 64 * 1024  # the export goes out in pieces of about this size: one write per row would be 100,000 writes
 STATE_LABELS = {
@@ -133,10 +133,21 @@ def report(report_id: int):
         entry.deciders = [s.name for s in intake.deciding_streets(db(), found)]
         entry.may_decide = intake.may_decide(db(), found, g.scope)
     deliveries = logbook.deliveries(db(), found, g.scope)
+    incident = db().get(Incident, found.incident_id) if found.incident_id else None
+    opening = db().get(Report, incident.report_id) if incident else None
     return render_template(
         "web/report.html", entry=entry, report=found, deliveries=deliveries, labels=STATE_LABELS,
-        form=HeldForm(), back=url_for("web.log"),
+        form=HeldForm(), back=url_for("web.log"), incident=incident, opening=opening,
+        timeline=logbook.timeline(db(), incident) if incident else [], clear_form=AllClearForm(), outcome_form=OutcomeForm(),
+        outcome_words=messages.OUTCOME_WORDS, coordinators=_emails(incident),
     )
+
+
+def _emails(incident: Incident | None) -> dict[int, str]:
+    if incident is None:
+        return {}
+    ids = [i for i in (incident.taken_by_id, incident.outcome_by_id) if i]
+    return dict(db().exec(select(Coordinator.id, Coordinator.email).where(Coordinator.id.in_(ids))).all()) if ids else {}
 
 
 @bp.get("/reports/<int:report_id>/progress")

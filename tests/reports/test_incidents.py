@@ -303,3 +303,19 @@ def test_a_typical_alert_with_a_100_character_report_fits_one_sms_and_says_ok_is
 def test_help_says_how_to_add_to_an_incident_and_that_ok_is_enough_in_one_sms(rt, twilio, street):
     help_text = reply_text(twilio.sms(ARTHUR, "HELP"))
     assert "R42 + news" in help_text and "OK" in help_text and segments.count(help_text) == 1
+
+
+def test_the_daily_digest_counts_open_incidents_and_those_without_an_outcome(rt, session, twilio, twilio_api, street, coordinator):
+    from hotline.coordination import digest
+
+    alert_joan(twilio, twilio_api, rt)  # R1, open
+    add_members(session, street, NUMBERS[5:6])
+    twilio.sms(NUMBERS[5], "fox in the bins at no 30")  # R2, a new incident
+    twilio.sms(COORDINATOR_PHONE, "CLEAR R2")
+    now = utcnow() + timedelta(minutes=1)
+    summary = digest.summarize(session, coordinator, since=now - timedelta(days=1), now=now)
+    assert (summary.new_reports, summary.open_incidents, summary.without_outcome) == (2, 1, 1)
+    assert digest.queue_digests(session=session, config=rt.config, now=now) == 1
+    session.commit()
+    body = session.exec(select(Delivery.body).where(Delivery.phone == COORDINATOR_PHONE).order_by(Delivery.id.desc())).first()
+    assert "1 incident open" in body and "1 closed without an outcome" in body and segments.count(body) == 1

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlmodel import select
 
 from hotline.delivery import outbox
@@ -14,6 +15,13 @@ from hotline.models import Delivery, DeliveryState, Report, ReportStreet
 from hotline.reports import logbook
 from tests.conftest import NUMBERS
 from tests.web.conftest import text_in
+
+
+@pytest.fixture(autouse=True)
+def every_text_a_new_report(rt):
+    """These tests fill the log with several reports from one street in a minute; within
+    HOTLINE_INCIDENT_MINUTES an alerted neighbour's text would be an update of the first (tests/web/test_incidents.py)."""
+    rt.config = rt.config.with_overrides(incident_minutes=0)
 
 
 def page(client, url="/"):
