@@ -37,7 +37,9 @@ class Live:
 
 @pytest.fixture
 def live(tmp_path):
-    app = build_app(tmp_path, twilio=False, extra={"log_refresh_seconds": 1})
+    # Several reports from one street within a minute: without follow-ups, each is a row of its own
+    # (within HOTLINE_INCIDENT_MINUTES an alerted neighbour's text would be an update of the first).
+    app = build_app(tmp_path, twilio=False, extra={"log_refresh_seconds": 1}, incident_minutes=0)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
     thread.start()
