@@ -141,6 +141,23 @@ def voice_outcome(ref: str, outcome: str, note: str | None) -> str:
     return f"Before the menu, news about your report, {spoken_ref(ref)}: {OUTCOME_WORDS.get(outcome, outcome)}. {note}".strip()
 
 
+def escalation_held(ref: str, streets: list[str], minutes: int, text: str | None) -> str:
+    """To a coordinator (then an admin) when a held report waits too long; the reply works as a command."""
+    head = f"{ref} for {_names(streets)} has waited {minutes} min for a decision: \""
+    tail = f"\". Reply SEND {ref} or DROP {ref}."
+    return segments.fit(head, " ".join((text or "a recording").split()), tail, 2)
+
+
+def escalation_join(code: str, street: str, who: str, minutes: int) -> str:
+    return f"{who} has waited {minutes} min to join {street} ({code}). Reply APPROVE {code} or REJECT {code}."
+
+
+def check_on_me(ref: str, local_time: datetime, people: list[str]) -> str:
+    """To a street's coordinators: "check on me" members who have not confirmed an urgent alert."""
+    head = f"Please check on {'; '.join(people)}: "
+    return segments.fit(head, f"no word from them since urgent alert {ref} at {local_time:%H:%M}", ".", 3)
+
+
 def coordinator_cleared(ref: str, count: int) -> str:
     return f"All clear for {ref} is going to {count} {'person' if count == 1 else 'people'}. {ref} is closed."
 
@@ -524,11 +541,30 @@ def voice_opted_in(scheme: str) -> str:
 # alert calls
 
 def voice_alert_options() -> str:
-    return "To hear this alert again, press 1. To stop these alert calls, press 2."
+    return "To say you have heard this alert, and hear it again, press 1. To stop these alert calls, press 2."
+
+
+def voice_alert_heard() -> str:
+    return "Thank you: we have noted that you heard it."
 
 
 def voice_alert_left_on_machine(scheme: str) -> str:
-    return f"This was an automated alert from {scheme}. To change how you get alerts, call this number back. Goodbye."
+    return (
+        f"This was an automated alert from {scheme}. To say you have heard it, call this number and press 1. "
+        "Goodbye."
+    )
+
+
+def voice_unconfirmed(when: str, alert: str) -> str:
+    """At the start of a member's call: an alert they have not said they heard (left on a machine, say)."""
+    return (
+        f"You have an alert from {when} that you have not said you heard. {alert} "
+        "To say you have heard it, press 1. For the menu, press 0."
+    )
+
+
+def voice_confirmed() -> str:
+    return "Thank you: we have noted that you heard it."
 
 
 def voice_alert_gone(scheme: str) -> str:

@@ -101,6 +101,7 @@ class Member(SQLModel, table=True):
     alerts: str = Field(default=AlertChannel.SMS, sa_type=String(8))
     opted_out_at: datetime | None = _when(default=None)
     invalid_at: datetime | None = _when(default=None)  # Twilio said the number cannot be texted (21211)
+    check_on_me: bool = False  # a coordinator asked to be told when they do not confirm an urgent alert
     created_at: datetime = _when(default_factory=utcnow)
 
     @property
@@ -138,6 +139,7 @@ class Report(SQLModel, table=True):
     redacted_at: datetime | None = _when(default=None)
     fanout_pending: bool = Field(default=False, index=True)  # a big broadcast whose deliveries the dispatcher writes
     kind: str = Field(default=ReportKind.REPORT, sa_type=String(12), index=True)
+    checked_at: datetime | None = _when(default=None)  # an urgent alert: when its "check on me" members were looked at
     # The incident it opened or follows. No foreign key: Incident.report_id points back, and a cycle of keys
     # would need deferred constraints on both databases; incidents are never deleted.
     incident_id: int | None = Field(default=None, index=True)
@@ -219,6 +221,20 @@ class Delivery(SQLModel, table=True):
     sent_at: datetime | None = _when(default=None)
     acknowledged_at: datetime | None = _when(default=None)  # the member said they saw or heard it
     acknowledged_by: str | None = Field(default=None, sa_type=String(8))  # sms (OK, SEEN …) | call (pressed 1)
+
+
+class Escalation(SQLModel, table=True):
+    """One SMS to one coordinator about an item nobody handled in time (a held report, a JOIN): kept so each
+    coordinator hears about each item once."""
+
+    __table_args__ = (UniqueConstraint("kind", "item_id", "coordinator_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_type=String(8))  # report (held) | join (a pending membership)
+    item_id: int  # Report.id or Membership.id
+    coordinator_id: int = _fk("coordinator.id", index=False)
+    level: int = 1  # 1: the street's coordinators; 2: the scheme's admins
+    sent_at: datetime = _when(default_factory=utcnow)
 
 
 class InboundEvent(SQLModel, table=True):

@@ -50,6 +50,10 @@ def handle(*, session: Session, config, sender: str, body: str, now: datetime) -
 
 
 def _find_member(session: Session, scope: Scope, who: str) -> Member | list[Member] | None:
+    if re.fullmatch(r"[Jj]\d{1,9}", who):  # J17: the request named in an escalation SMS
+        membership = session.get(Membership, int(who[1:]))
+        member = session.get(Member, membership.member_id) if membership else None
+        return member if member and members.member_visible(session, member, scope) else None
     try:
         phone = phones.parse(who, strict=False)
     except phones.InvalidPhone:

@@ -84,9 +84,14 @@ def answer_alert(*, session: Session, config, delivery_id: int, heard) -> Turn:
         return alert_turn(config, delivery, answered_by=heard.answered_by)
     replays = heard.number("r")
     if heard.digits in ("1", "9"):
+        thanks = []
+        if heard.digits == "1" and delivery.acknowledged_at is None:  # "press 1 to say you have heard this"
+            delivery.acknowledged_at, delivery.acknowledged_by = utcnow(), "call"
+            session.add(delivery)
+            thanks = [messages.voice_alert_heard()]
         if replays >= MAX_REPLAYS:
-            return Turn([messages.voice_alert_goodbye()])
-        return _options(delivery, say_alert=True, replays=replays + 1)
+            return Turn([*thanks, messages.voice_alert_goodbye()])
+        return _options(delivery, say_alert=True, replays=replays + 1, before=thanks)
     if heard.digits == "2":
         said, queued = stop_calls(session=session, config=config, delivery=delivery)
         return Turn([said], queued=queued)

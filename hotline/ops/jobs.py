@@ -27,7 +27,7 @@ from sqlalchemy import and_, func, or_, text
 from sqlmodel import Session, select
 
 from hotline import phones
-from hotline.coordination import announcements, digest
+from hotline.coordination import announcements, digest, escalation
 from hotline.db import session_scope, utcnow
 from hotline.delivery import outbox
 from hotline.delivery.carrier.base import CarrierError
@@ -135,6 +135,24 @@ def delete_recordings(rt, *, now: datetime | None = None) -> dict:
     return _logged("delete_recordings", {"deleted": deleted, "failed": failed})
 
 
+def escalate(rt, *, now: datetime | None = None) -> dict:
+    """Held reports and JOINs nobody handled in time go to the street's coordinators, then the admins."""
+    with session_scope(rt.engine) as session:
+        written = escalation.escalate(session=session, config=rt.config, now=now or utcnow())
+    if written:
+        rt.outbox_changed()
+    return _logged("escalate", {"texts": written})
+
+
+def check_on_me(rt, *, now: datetime | None = None) -> dict:
+    """"Check on me" members silent after an urgent alert are named to their street's coordinators."""
+    with session_scope(rt.engine) as session:
+        written = escalation.check_on_me(session=session, config=rt.config, now=now or utcnow())
+    if written:
+        rt.outbox_changed()
+    return _logged("check_on_me", {"texts": written})
+
+
 def close_quiet_incidents(rt, *, now: datetime | None = None) -> dict:
     with session_scope(rt.engine) as session:
         closed = incidents.close_quiet(session=session, now=now or utcnow())
@@ -176,6 +194,8 @@ def schedule(config) -> list[Job]:
         Job("outbox_sweep", outbox_sweep, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("release_announcements", release_announcements, IntervalTrigger(seconds=30, timezone=zone), 3600),
         Job("expire_pending", expire_pending, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("escalate", escalate, IntervalTrigger(minutes=1, timezone=zone), 60),
+        Job("check_on_me", check_on_me, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("close_quiet_incidents", close_quiet_incidents, IntervalTrigger(minutes=10, timezone=zone), None),
         Job("delete_recordings", delete_recordings, IntervalTrigger(hours=1, timezone=zone), None),
         Job("forget_finished_calls", forget_finished_calls, IntervalTrigger(hours=1, timezone=zone), None),

@@ -81,6 +81,25 @@ def acknowledge(session: Session, phone: str, *, how: str, now: datetime) -> Del
     return delivery
 
 
+def unconfirmed(session: Session, phone: str, now: datetime) -> Delivery | None:
+    """The latest alert this number got in the past day without saying they heard it (left on a machine)."""
+    return session.exec(
+        select(Delivery)
+        .where(
+            Delivery.phone == phone, Delivery.report_id.is_not(None), Delivery.acknowledged_at.is_(None),
+            Delivery.state.in_([s.value for s in REACHED]), Delivery.sent_at >= now - ACK_WINDOW,
+        )
+        .order_by(Delivery.sent_at.desc(), Delivery.id.desc())
+        .limit(1)
+    ).first()
+
+
+def confirm(session: Session, delivery: Delivery, *, how: str, now: datetime) -> None:
+    if delivery.acknowledged_at is None:
+        delivery.acknowledged_at, delivery.acknowledged_by = now, how
+        session.add(delivery)
+
+
 # --- which incident a text follows --------------------------------------------------------------
 
 

@@ -36,6 +36,7 @@ class Counts:
     delivered: int = 0
     failed: int = 0
     cancelled: int = 0
+    acknowledged: int = 0  # recipients who said they saw or heard it (OK by text, 1 on the call)
 
     @property
     def pending(self) -> int:
@@ -177,9 +178,15 @@ def delivery_counts(session: Session, report_ids: list[int], scope: Scope) -> di
         func.sum(case((Delivery.state.in_(FAILED), 1), else_=0)),
         func.sum(case((Delivery.state == DeliveryState.CANCELLED.value, 1), else_=0)),
     ).where(Delivery.report_id.in_(report_ids)).group_by(Delivery.report_id)
+    seen = select(Delivery.report_id, func.count()).where(Delivery.report_id.in_(report_ids), Delivery.acknowledged_at.is_not(None))
     if not scope.everything:
         query = query.where(Delivery.street_id.in_(scope.street_ids or [-1]))
-    return {rid: Counts(total, delivered or 0, failed or 0, cancelled or 0) for rid, total, delivered, failed, cancelled in session.exec(query)}
+        seen = seen.where(Delivery.street_id.in_(scope.street_ids or [-1]))
+    acknowledged = dict(session.exec(seen.group_by(Delivery.report_id)).all())
+    return {
+        rid: Counts(total, delivered or 0, failed or 0, cancelled or 0, acknowledged.get(rid, 0))
+        for rid, total, delivered, failed, cancelled in session.exec(query)
+    }
 
 
 def page(session: Session, wanted: LogFilter, scope: Scope, zone, number: int = 1, size: int = PAGE_SIZE) -> list[Entry]:

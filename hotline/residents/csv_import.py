@@ -1,4 +1,4 @@
-"""Members from a CSV file (`phone,street[,alerts]`): every row checked first, then all or nothing."""
+"""Members from a CSV file (`phone,street[,alerts][,check_on_me]`): every row checked first, then all or nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session
 
 from hotline import phones
-from hotline.models import AlertChannel, Street
+from hotline.models import AlertChannel, Member, Street
 from hotline.residents import members, streets
 
 
@@ -19,6 +19,7 @@ class Row:
     phone: str
     street: Street
     alerts: AlertChannel
+    check_on_me: bool | None = None  # None: the column is absent or empty, leave the member as they are
 
 
 @dataclass
@@ -52,13 +53,27 @@ def check(session: Session, text: str) -> Checked:
         alerts = (row.get("alerts") or "sms").lower()
         if alerts not in ("sms", "call"):
             problems.append(f"alerts must be sms or call, not {alerts!r}")
+        check_on_me = _yes_no(row.get("check_on_me", ""))
+        if check_on_me == "bad":
+            problems.append(f"check_on_me must be yes or no, not {row.get('check_on_me')!r}")
         if problems:
             result.errors.append(f"line {line}: " + "; ".join(problems))
         else:
-            result.rows.append(Row(line, phone, street, AlertChannel(alerts)))
+            result.rows.append(Row(line, phone, street, AlertChannel(alerts), check_on_me))
     if not result.rows and not result.errors:
         result.errors.append("the file has no members in it")
     return result
+
+
+def _yes_no(value: str) -> bool | None | str:
+    value = value.strip().lower()
+    if not value:
+        return None
+    if value in ("yes", "y", "true", "1"):
+        return True
+    if value in ("no", "n", "false", "0"):
+        return False
+    return "bad"
 
 
 def apply(session: Session, checked: Checked) -> int:
@@ -66,5 +81,9 @@ def apply(session: Session, checked: Checked) -> int:
     if checked.errors:
         raise ValueError("refusing to import a file with errors")
     for row in checked.rows:
-        members.add(session, row.phone, row.street, alerts=row.alerts, active=True)
+        membership = members.add(session, row.phone, row.street, alerts=row.alerts, active=True)
+        if row.check_on_me is not None:
+            member = session.get(Member, membership.member_id)
+            member.check_on_me = row.check_on_me
+            session.add(member)
     return len(checked.rows)

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from hotline import messages, phones
 from hotline.db import utcnow
-from hotline.models import AlertChannel, MembershipStatus, Street
+from hotline.models import AlertChannel, Delivery, MembershipStatus, Street
 from hotline.reports import incidents
 from hotline.residents import members, streets
 from hotline.voice import reporting
@@ -25,7 +25,37 @@ def start(*, session: Session, config, heard: Heard, now: datetime | None = None
     if step.caller.kind == WITHHELD:
         return Turn([messages.voice_withheld(config.scheme_name)])
     names = step.caller.names if step.caller.kind == ACTIVE else []
-    return home(step, before=[messages.voice_greeting(config.scheme_name, names), *_outcomes_to_tell(step)])
+    before = [messages.voice_greeting(config.scheme_name, names), *_outcomes_to_tell(step)]
+    missed = incidents.unconfirmed(session, step.caller.phone, now) if step.caller.kind == ACTIVE else None
+    if missed is not None:  # the answering machine told them: "call this number and press 1"
+        return ask_confirm(step, missed, before=before)
+    return home(step, before=before)
+
+
+def ask_confirm(step: Step, delivery: Delivery, *, tries: int = 0, sorry: str | None = None, before: list[str] = ()) -> Turn:
+    when = messages.spoken_when(delivery.created_at.astimezone(step.config.timezone), step.now.astimezone(step.config.timezone))
+    prompt = Prompt("confirm", [messages.voice_unconfirmed(when, delivery.body)], tries=tries, params={"i": delivery.id})
+    return ask(prompt, list(before), sorry)
+
+
+def on_confirm(step: Step) -> Turn:
+    """1: they heard the alert (recorded as by call); 0: the menu; 9: hear it again."""
+    delivery = step.session.get(Delivery, step.heard.number("i"))
+    if delivery is None or delivery.phone != step.caller.phone or step.caller.kind != ACTIVE:
+        return home(step)
+    key = step.heard.digits
+    if key == "1":
+        incidents.confirm(step.session, delivery, how="call", now=step.now)
+        return home(step, before=[messages.voice_confirmed()])
+    if key == "0":
+        return home(step)
+    if key == "9":
+        return ask_confirm(step, delivery, tries=step.heard.tries)
+    return again(step, _ask_confirm_again, delivery)
+
+
+def _ask_confirm_again(step: Step, delivery: Delivery, *, tries: int, sorry: str | None) -> Turn:
+    return ask_confirm(step, delivery, tries=tries, sorry=sorry)
 
 
 def _outcomes_to_tell(step: Step) -> list[str]:
@@ -48,7 +78,7 @@ def answer(*, session: Session, config, state: str, heard: Heard, now: datetime 
     handlers = {
         "home": on_home, "settings": on_settings, "leave": on_leave, "join": on_join,
         "report": reporting.on_report, "check": reporting.on_check, "recording": reporting.on_recording,
-        "kind": reporting.on_kind,
+        "kind": reporting.on_kind, "confirm": on_confirm,
     }
     return handlers.get(state, lambda s: home(s))(step)
 

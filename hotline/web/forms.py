@@ -78,6 +78,10 @@ class AlertsForm(FlaskForm):
     alerts = SelectField("Alerts by", choices=ALERTS)
 
 
+class CheckOnMeForm(FlaskForm):
+    check_on_me = BooleanField("Check on me: tell their coordinators when they do not confirm an urgent alert")
+
+
 class MoveForm(FlaskForm):
     street = SelectField("Move to", coerce=int)
 

@@ -11,7 +11,7 @@ from flask import Response, abort, g, jsonify, render_template, request, stream_
 from sqlmodel import Session, select
 
 from hotline import messages, runtime
-from hotline.coordination import accounts
+from hotline.coordination import accounts, escalation
 from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Coordinator, Incident, Report, ReportState
@@ -140,7 +140,15 @@ def report(report_id: int):
         form=HeldForm(), back=url_for("web.log"), incident=incident, opening=opening,
         timeline=logbook.timeline(db(), incident) if incident else [], clear_form=AllClearForm(), outcome_form=OutcomeForm(),
         outcome_words=messages.OUTCOME_WORDS, coordinators=_emails(incident),
+        check_on_me=_check_on_me(found),
     )
+
+
+def _check_on_me(report: Report) -> list:
+    """For an urgent alert: "check on me" members on the viewer's streets who have not confirmed it."""
+    if not report.urgent or report.state != ReportState.SENT:
+        return []
+    return [(m, s) for m, s in escalation.unconfirmed_checks(db(), report) if s is None or g.scope.allows(s.id)]
 
 
 def _emails(incident: Incident | None) -> dict[int, str]:

@@ -13,6 +13,7 @@ from hotline.web.access import db, login_required, visible_membership, visible_s
 from hotline.web.blueprint import bp
 from hotline.web.forms import (
     AlertsForm,
+    CheckOnMeForm,
     ImportConfirmForm,
     ImportForm,
     MoveForm,
@@ -39,8 +40,9 @@ def member(member_id: int):
     found = _visible_member(member_id)
     rows = [(m, s) for m, s in member_book.memberships(db(), found) if g.scope.allows(s.id)]
     alerts = AlertsForm(formdata=None, alerts=found.alerts)
+    check = CheckOnMeForm(formdata=None, check_on_me=found.check_on_me)
     targets = accounts.visible_streets(db(), g.scope)
-    return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, targets=targets)
+    return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, check_form=check, targets=targets)
 
 
 @bp.post("/members/<int:member_id>/alerts")
@@ -52,6 +54,21 @@ def member_alerts(member_id: int):
         member_book.set_alerts(db(), found, AlertChannel(form.alerts.data))
         db().commit()
         flash("Alerts will come by " + ("phone call." if form.alerts.data == "call" else "text message."), "ok")
+    return redirect(url_for("web.member", member_id=found.id))
+
+
+@bp.post("/members/<int:member_id>/check-on-me")
+@login_required
+def member_check_on_me(member_id: int):
+    """Flag (or unflag) a member whose silence after an urgent alert their coordinators want to hear about."""
+    found = _visible_member(member_id)
+    form = CheckOnMeForm()
+    if form.validate_on_submit():
+        found.check_on_me = form.check_on_me.data
+        db().add(found)
+        db().commit()
+        flash("Check on me: on. Their coordinators are texted when they do not confirm an urgent alert." if found.check_on_me
+              else "Check on me: off.", "ok")
     return redirect(url_for("web.member", member_id=found.id))
 
 

@@ -118,7 +118,7 @@ def test_digest_goes_out_through_the_outbox(rt, session, streets, twilio_api):
     outbox.dispatch_due(session=session, carrier=rt.carrier, config=rt.config, limit=100, now=NOON)
     jobs.daily_digest(rt, now=NOON)
     outbox.dispatch_due(session=session, carrier=rt.carrier, config=rt.config, limit=100, now=NOON)
-    assert [m["Body"] for m in twilio_api.to(ADMIN_PHONE)] == ["Street Watch daily: 1 new report. https://hotline.example.org"]
+    assert [m["Body"] for m in twilio_api.to(ADMIN_PHONE)] == ["Street Watch daily: 1 new report; 1 incident open. https://hotline.example.org"]
 
 
 # --- pending memberships -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from hotline.models import Report
 from hotline.ops import jobs
 from tests.conftest import NUMBERS
 
-JOB_IDS = {"outbox_sweep", "release_announcements", "expire_pending", "daily_digest", "retention", "erase_opted_out", "forget_finished_calls", "expire_unmatched_statuses", "delete_recordings", "close_quiet_incidents"}
+JOB_IDS = {"outbox_sweep", "release_announcements", "expire_pending", "daily_digest", "retention", "erase_opted_out", "forget_finished_calls", "expire_unmatched_statuses", "delete_recordings", "close_quiet_incidents", "escalate", "check_on_me"}
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
