@@ -37,7 +37,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
         SESSION_COOKIE_SECURE=secure,
         TESTING=config.testing,
     )
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, timeout=config.db_timeout_seconds)
     upgrade(engine)  # first start creates the schema; several processes starting at once take turns
     app.extensions["hotline"] = Runtime(config=config, engine=engine, carrier=make_carrier(config, engine))
 

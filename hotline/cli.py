@@ -261,7 +261,8 @@ def _engine():
     from hotline.db import make_engine
 
     try:
-        return make_engine(config_module.load(Path.cwd() / "instance").database_url)
+        config = config_module.load(Path.cwd() / "instance")
+        return make_engine(config.database_url, timeout=config.db_timeout_seconds)
     except ValueError as exc:  # ConfigError
         raise click.ClickException(str(exc)) from exc
 
