@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import click
 from sqlmodel import Session, func, select
@@ -250,13 +251,11 @@ def coordinator_add(email, admin, street_names, phone, password_stdin):
 
 @main.group()
 def db():
-    """Database schema."""
+    """Database schema, backups and restores."""
 
 
 def _engine():
     """The configured database without building the app (which would bring the schema to head itself)."""
-    from pathlib import Path
-
     from hotline import config as config_module
     from hotline.db import make_engine
 
@@ -276,6 +275,38 @@ def db_upgrade():
     outcome = upgrade(engine)
     engine.dispose()
     click.echo({"current": "database was already up to date"}.get(outcome, f"database is up to date ({outcome})"))
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def db_backup(file):
+    """A consistent copy of the whole database, taken while the hotline runs (SQLite's backup API, or pg_dump)."""
+    from hotline.ops import backup
+
+    engine = _engine()
+    try:
+        path = backup.backup(engine=engine, target=file)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"backed up to {path} ({path.stat().st_size:,} bytes)")
+
+
+@db.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def db_restore(file):
+    """Restore a backup into an empty database (refused when it holds any data), then bring the schema up to date."""
+    from hotline.ops import backup
+
+    engine = _engine()
+    try:
+        counts = backup.restore(engine=engine, source=file)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        engine.dispose()
+    click.echo(f"restored {file}: " + ", ".join(f"{counts.get(t, 0)} {t}" for t in ("street", "member", "report", "delivery")))
 
 
 @db.command("revision")

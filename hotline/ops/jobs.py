@@ -1,4 +1,4 @@
-"""Scheduled work on APScheduler 3: outbox sweep, daily digest, expiry of JOINs, retention, erasure.
+"""Scheduled work on APScheduler 3: outbox sweep, daily digest, expiry of JOINs, retention, erasure, backup.
 
 The jobs are kept in the app's database (SQLAlchemyJobStore, table `apscheduler_jobs`), so they survive a
 restart; a run missed while no worker was up is caught up once (coalesce) on the next start. The
@@ -28,7 +28,8 @@ from sqlmodel import Session, select
 from hotline.coordination import announcements, digest
 from hotline.db import session_scope, utcnow
 from hotline.delivery import outbox
-from hotline.models import Channel, Delivery, DeliveryState
+from hotline.models import Channel, Delivery, DeliveryState, JobRun
+from hotline.ops import backup as backups
 from hotline.ops import housekeeping
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,11 @@ def erase_opted_out(rt, *, now: datetime | None = None) -> dict:
     return _logged("erase_opted_out", {"erased": erased})
 
 
+def backup(rt, *, now: datetime | None = None) -> dict:
+    """A copy of the whole database in HOTLINE_BACKUP_DIR; the newest HOTLINE_BACKUP_KEEP are kept."""
+    return _logged("backup", backups.scheduled(engine=rt.engine, config=rt.config, now=now or utcnow()))
+
+
 def _logged(name: str, summary: dict) -> dict:
     log.info("job %s: %s", name, summary)
     return summary
@@ -136,6 +142,7 @@ def schedule(config) -> list[Job]:
         Job("daily_digest", daily_digest, CronTrigger(hour=8, minute=0, timezone=zone), 6 * 3600),
         Job("retention", retention, CronTrigger(hour=3, minute=30, timezone=zone), None),
         Job("erase_opted_out", erase_opted_out, CronTrigger(hour=3, minute=45, timezone=zone), None),
+        Job("backup", backup, CronTrigger(hour=4, minute=0, timezone=zone), None),  # after retention and erasure
     ]
 
 
@@ -143,9 +150,31 @@ _runtime = None  # the Runtime of the process whose scheduler is running (one pe
 
 
 def run_job(job_id: str) -> dict:
-    """What the job store keeps a reference to: looks the job up by id, so stored jobs outlive code changes."""
+    """What the job store keeps a reference to: looks the job up by id, so stored jobs outlive code changes.
+    Each run is recorded (JobRun), so /metrics in any process can tell when a job stopped running."""
     job = next(j for j in schedule(_runtime.config) if j.id == job_id)
-    return job.function(_runtime)
+    started = utcnow()
+    try:
+        summary = job.function(_runtime)
+    except Exception as exc:
+        record_run(_runtime.engine, job_id, started=started, error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    record_run(_runtime.engine, job_id, started=started)
+    return summary
+
+
+def record_run(engine, job_id: str, *, started: datetime, error: str | None = None) -> None:
+    """Best effort: a database that is away must not turn a job's own outcome into another error."""
+    try:
+        with session_scope(engine) as session:
+            run = session.get(JobRun, job_id) or JobRun(job_id=job_id, started_at=started)
+            run.started_at, run.finished_at, run.error = started, utcnow(), error
+            run.failures = run.failures + 1 if error else 0
+            if error is None:
+                run.succeeded_at = run.finished_at
+            session.add(run)
+    except Exception:
+        log.exception("could not record the run of job %s", job_id)
 
 
 def _timing(trigger) -> str:

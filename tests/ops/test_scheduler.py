@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import inspect
@@ -13,11 +14,11 @@ from sqlmodel import Session
 
 from hotline import create_app
 from hotline.db import utcnow
-from hotline.models import Report
+from hotline.models import JobRun, Report
 from hotline.ops import jobs
 from tests.conftest import NUMBERS
 
-JOB_IDS = {"outbox_sweep", "release_announcements", "expire_pending", "daily_digest", "retention", "erase_opted_out"}
+JOB_IDS = {"outbox_sweep", "release_announcements", "expire_pending", "daily_digest", "retention", "erase_opted_out", "backup"}
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -90,7 +91,31 @@ def test_jobs_survive_a_restart_and_a_missed_run_runs_once(sim_app, tmp_path):
     after = stored_jobs(engine)
     assert set(after) == JOB_IDS  # the restart kept one copy of each job
     assert after["retention"] > utcnow()
+    with Session(engine) as session:  # and the run is on record, for /metrics
+        run = session.get(JobRun, "retention")
+        assert run.succeeded_at is not None and run.failures == 0 and run.error is None
     rt.engine.dispose()
+
+
+def test_every_run_of_a_job_is_recorded_a_failure_too(sim_app, monkeypatch):
+    rt = sim_app.extensions["hotline"]
+    monkeypatch.setattr(jobs, "_runtime", rt)
+    assert jobs.run_job("expire_pending") == {"expired": 0}
+    with Session(rt.engine) as session:
+        good = session.get(JobRun, "expire_pending")
+    assert good.finished_at >= good.started_at and good.succeeded_at == good.finished_at
+
+    def broken(session, config, now):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(jobs.housekeeping, "expire_pending", broken)
+    for _ in range(2):
+        with pytest.raises(RuntimeError):
+            jobs.run_job("expire_pending")
+    with Session(rt.engine) as session:
+        bad = session.get(JobRun, "expire_pending")
+    assert bad.failures == 2 and bad.error == "RuntimeError: disk full"
+    assert bad.succeeded_at == good.succeeded_at and bad.finished_at > good.finished_at
 
 
 def test_a_restart_keeps_each_job_s_next_run(sim_app, tmp_path):
