@@ -20,7 +20,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from hotline.db import make_engine
     from hotline.delivery.carrier import make_carrier
     from hotline.migrations import upgrade
-    from hotline.ops import health
+    from hotline.ops import health, metrics
     from hotline.runtime import Runtime
 
     instance = Path(instance_path or Path.cwd() / "instance").resolve()
@@ -46,6 +46,8 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     csrf.exempt(webhooks.bp)  # Twilio's signature protects these; every coordinator form needs a token
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    metrics.install(app)  # GET /metrics, and the clock around each webhook
+    csrf.exempt(metrics.bp)  # a GET for Prometheus, guarded by its own token or loopback
     app.jinja_env.globals["simulator_mode"] = config.simulator  # every page can show the simulator banner
     if config.simulator:
         from hotline import simulator

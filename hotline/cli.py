@@ -10,6 +10,7 @@ import click
 from sqlmodel import Session, func, select
 
 from hotline import create_app, phones
+from hotline.cli_db import db
 from hotline.db import session_scope
 from hotline.models import AlertChannel, Coordinator, CoordinatorStreet, Membership, MembershipStatus, Street
 from hotline.residents import csv_import, members, streets
@@ -95,10 +96,24 @@ def web(host, port, workers):
         def load(self):
             return _app()
 
+    _share_metrics_between_workers(port)
     # Fail fast on bad configuration, and bring the schema up to date once before workers start;
     # each worker then builds its own app (and engine) after the fork.
     _app().extensions["hotline"].engine.dispose()
     Gunicorn().run()
+
+
+def _share_metrics_between_workers(port: int) -> None:
+    """GET /metrics is answered by whichever gunicorn worker gets it: prometheus_client's multiprocess mode
+    lets each add up every worker's webhook timings. It is chosen by this variable, which must be set
+    before the first metric exists (so before the app is built), in a folder emptied at each start."""
+    import os
+    import shutil
+
+    folder = Path.cwd() / "instance" / f"metrics-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @main.command()
@@ -249,76 +264,7 @@ def coordinator_add(email, admin, street_names, phone, password_stdin):
     click.echo(f"added coordinator {email}" + (" (admin)" if admin else ""))
 
 
-@main.group()
-def db():
-    """Database schema, backups and restores."""
-
-
-def _engine():
-    """The configured database without building the app (which would bring the schema to head itself)."""
-    from hotline import config as config_module
-    from hotline.db import make_engine
-
-    try:
-        config = config_module.load(Path.cwd() / "instance")
-        return make_engine(config.database_url, timeout=config.db_timeout_seconds)
-    except ValueError as exc:  # ConfigError
-        raise click.ClickException(str(exc)) from exc
-
-
-@db.command("upgrade")
-def db_upgrade():
-    """Apply the migrations the database has not had yet (alembic upgrade head)."""
-    from hotline.migrations import upgrade
-
-    engine = _engine()
-    outcome = upgrade(engine)
-    engine.dispose()
-    click.echo({"current": "database was already up to date"}.get(outcome, f"database is up to date ({outcome})"))
-
-
-@db.command("backup")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-def db_backup(file):
-    """A consistent copy of the whole database, taken while the hotline runs (SQLite's backup API, or pg_dump)."""
-    from hotline.ops import backup
-
-    engine = _engine()
-    try:
-        path = backup.backup(engine=engine, target=file)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
-    click.echo(f"backed up to {path} ({path.stat().st_size:,} bytes)")
-
-
-@db.command("restore")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def db_restore(file):
-    """Restore a backup into an empty database (refused when it holds any data), then bring the schema up to date."""
-    from hotline.ops import backup
-
-    engine = _engine()
-    try:
-        counts = backup.restore(engine=engine, source=file)
-    except backup.BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        engine.dispose()
-    click.echo(f"restored {file}: " + ", ".join(f"{counts.get(t, 0)} {t}" for t in ("street", "member", "report", "delivery")))
-
-
-@db.command("revision")
-@click.argument("message")
-@click.option("--rev-id", help="the new revision's id (default: random)")
-def db_revision(message, rev_id):
-    """For developers: write a migration from the models' difference with this up-to-date database."""
-    from hotline import migrations
-
-    engine = _engine()
-    migrations.revision(engine, message, rev_id)
-    engine.dispose()
+main.add_command(db)
 
 
 def runtime_engine(app):
