@@ -41,7 +41,7 @@ def _log_to_console():
 
 def _start_scheduler(app):
     """Scheduled jobs: only in `serve` and `worker`, never in create_app (gunicorn would run one per worker)."""
-    from hotline.ops.jobs import Scheduler
+    from hotline.ops.scheduler import Scheduler
 
     return Scheduler(app.extensions["hotline"]).start()
 
