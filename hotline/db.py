@@ -68,7 +68,8 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
 
 def _sqlite_engine(url: str, timeout: float | None) -> Engine:
     busy = 30.0 if timeout is None else timeout
-    pool = {"pool_timeout": busy} if ":memory:" not in url and url.rstrip("/") not in ("sqlite:", "sqlite+pysqlite:") else {}
+    in_memory = make_url(url).database in (None, "", ":memory:")  # one connection, no pool to wait for
+    pool = {} if in_memory else {"pool_timeout": busy}
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy}, **pool)
 
     @event.listens_for(engine, "connect")
