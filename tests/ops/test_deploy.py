@@ -19,9 +19,9 @@ from twilio.request_validator import RequestValidator
 from hotline import create_app
 from hotline.models import Delivery, DeliveryState, Report
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBERS, add_members, add_street
+from tests.ops.test_workers import wait_until, worker_env
 from tests.standin.processes import HotlineProcess, free_port
 from tests.standin.twilio import TwilioStandIn
-from tests.ops.test_workers import wait_until, worker_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT_VARIABLES = {
