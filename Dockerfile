@@ -7,13 +7,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# pg_dump and pg_restore for `hotline db backup|restore` and the daily backup, of the same major version
+# as docker-compose.yml's db (postgres:16): an older pg_dump refuses a newer server, and a newer one writes
+# dumps an older server cannot restore. From PostgreSQL's own apt repository (postgresql-common ships its key).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-common \
+    && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+    && apt-get install -y --no-install-recommends postgresql-client-16 \
+    && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY . .
 # Editable, so templates/ and static/ beside the package are found where create_app looks for them.
 RUN pip install -e . \
     && useradd --system --home-dir /app --shell /usr/sbin/nologin hotline \
-    && mkdir -p /app/instance \
-    && chown hotline /app/instance
+    && mkdir -p /app/instance/backups \
+    && chown -R hotline /app/instance
 USER hotline
 
 EXPOSE 8000

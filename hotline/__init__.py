@@ -20,7 +20,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     from hotline.db import make_engine
     from hotline.delivery.carrier import make_carrier
     from hotline.migrations import upgrade
-    from hotline.ops import health
+    from hotline.ops import health, metrics
     from hotline.runtime import Runtime
 
     instance = Path(instance_path or Path.cwd() / "instance").resolve()
@@ -37,7 +37,7 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
         SESSION_COOKIE_SECURE=secure,
         TESTING=config.testing,
     )
-    engine = make_engine(config.database_url)
+    engine = make_engine(config.database_url, timeout=config.db_timeout_seconds)
     upgrade(engine)  # first start creates the schema; several processes starting at once take turns
     app.extensions["hotline"] = Runtime(config=config, engine=engine, carrier=make_carrier(config, engine))
 
@@ -46,6 +46,8 @@ def create_app(overrides: dict | None = None, *, instance_path: str | Path | Non
     csrf.exempt(webhooks.bp)  # Twilio's signature protects these; every coordinator form needs a token
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(health.bp)
+    metrics.install(app)  # GET /metrics, and the clock around each webhook
+    csrf.exempt(metrics.bp)  # a GET for Prometheus, guarded by its own token or loopback
     app.jinja_env.globals["simulator_mode"] = config.simulator  # every page can show the simulator banner
     from hotline import web
 

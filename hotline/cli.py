@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import signal
 import sys
+from pathlib import Path
 
 import click
 from sqlmodel import Session, func, select
 
 from hotline import create_app, phones
+from hotline.cli_db import db
 from hotline.db import session_scope
 from hotline.models import AlertChannel, Coordinator, CoordinatorStreet, Membership, MembershipStatus, Street
 from hotline.residents import csv_import, members, streets
@@ -41,7 +43,7 @@ def _log_to_console():
 
 def _start_scheduler(app):
     """Scheduled jobs: only in `serve` and `worker`, never in create_app (gunicorn would run one per worker)."""
-    from hotline.ops.jobs import Scheduler
+    from hotline.ops.scheduler import Scheduler
 
     return Scheduler(app.extensions["hotline"]).start()
 
@@ -96,10 +98,24 @@ def web(host, port, workers):
         def load(self):
             return _app()
 
+    _share_metrics_between_workers(port)
     # Fail fast on bad configuration, and bring the schema up to date once before workers start;
     # each worker then builds its own app (and engine) after the fork.
     _app().extensions["hotline"].engine.dispose()
     Gunicorn().run()
+
+
+def _share_metrics_between_workers(port: int) -> None:
+    """GET /metrics is answered by whichever gunicorn worker gets it: prometheus_client's multiprocess mode
+    lets each add up every worker's webhook timings. It is chosen by this variable, which must be set
+    before the first metric exists (so before the app is built), in a folder emptied at each start."""
+    import os
+    import shutil
+
+    folder = Path.cwd() / "instance" / f"metrics-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 @main.command()
@@ -250,45 +266,7 @@ def coordinator_add(email, admin, street_names, phone, password_stdin):
     click.echo(f"added coordinator {email}" + (" (admin)" if admin else ""))
 
 
-@main.group()
-def db():
-    """Database schema."""
-
-
-def _engine():
-    """The configured database without building the app (which would bring the schema to head itself)."""
-    from pathlib import Path
-
-    from hotline import config as config_module
-    from hotline.db import make_engine
-
-    try:
-        return make_engine(config_module.load(Path.cwd() / "instance").database_url)
-    except ValueError as exc:  # ConfigError
-        raise click.ClickException(str(exc)) from exc
-
-
-@db.command("upgrade")
-def db_upgrade():
-    """Apply the migrations the database has not had yet (alembic upgrade head)."""
-    from hotline.migrations import upgrade
-
-    engine = _engine()
-    outcome = upgrade(engine)
-    engine.dispose()
-    click.echo({"current": "database was already up to date"}.get(outcome, f"database is up to date ({outcome})"))
-
-
-@db.command("revision")
-@click.argument("message")
-@click.option("--rev-id", help="the new revision's id (default: random)")
-def db_revision(message, rev_id):
-    """For developers: write a migration from the models' difference with this up-to-date database."""
-    from hotline import migrations
-
-    engine = _engine()
-    migrations.revision(engine, message, rev_id)
-    engine.dispose()
+main.add_command(db)
 
 
 def runtime_engine(app):

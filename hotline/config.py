@@ -59,6 +59,11 @@ class Config:
     incident_minutes: int = 60  # a reply or a reporter's text counts as a follow-up of an incident this long
     check_minutes: int = 20  # after an urgent alert, a "check on me" member's silence is reported after this
     escalate_minutes: int = 15  # a held report or a JOIN waits this long before coordinators, then admins, are texted
+    db_timeout_seconds: float = 3.0  # the longest one wait on the database may take: a connect, a statement, a lock
+    backup_dir: Path | None = None  # where the daily backup is written; None: <instance>/backups
+    backup_keep: int = 7  # daily backups kept in backup_dir, the newest
+    metrics_token: str | None = None  # GET /metrics wants `Authorization: Bearer <token>`; None: loopback only
+    metrics_multiprocess_dir: str | None = None  # gunicorn: prometheus_client's shared files (set by `hotline web`)
     # Not part of the operator contract: knobs for tests and tuning.
     proxy_hops: int = 0
     max_reports_per_hour: int = 5
@@ -66,6 +71,7 @@ class Config:
     duplicate_window_minutes: int = 10
     max_replies_per_hour: int = 10  # per number: a flood of texts cannot make us send a flood of replies
     max_replies_per_hour_total: int = 500  # all numbers together: a spoofed flood from many numbers cannot either
+    replies_reserved_for_members: int | None = None  # of that total, kept for members' texts; None: a fifth of it
     sms_validity_seconds: int = 3600
     max_send_attempts: int = 6
     dispatch_lease_seconds: float = 30
@@ -76,6 +82,13 @@ class Config:
     simulator_step_seconds: float = 0.5  # simulator mode: the gap between one status callback and the next
     simulator_ring_seconds: float = 30.0  # simulator mode: an alert call rings this long before the answering machine takes it
     extra: dict = field(default_factory=dict)
+
+    @property
+    def member_reply_reserve(self) -> int:
+        """Replies an hour only members and coordinators may have: strangers are answered until the hour's
+        replies reach the total minus this, members until they reach the total."""
+        reserve = self.max_replies_per_hour_total // 5 if self.replies_reserved_for_members is None else self.replies_reserved_for_members
+        return min(reserve, self.max_replies_per_hour_total)
 
     @property
     def simulator(self) -> bool:
@@ -117,6 +130,16 @@ def _number(env: dict, name: str, default: str, kind=float):
     return value
 
 
+def _replies_reserved(env: dict) -> int | None:
+    """HOTLINE_REPLIES_RESERVED_FOR_MEMBERS: unset, a fifth of the total; 0 turns the reserve off."""
+    raw = env.get("HOTLINE_REPLIES_RESERVED_FOR_MEMBERS")
+    if not raw:
+        return None
+    if not raw.isdecimal():
+        raise ConfigError(f"HOTLINE_REPLIES_RESERVED_FOR_MEMBERS must be a whole number, not {raw!r}")
+    return int(raw)
+
+
 def load(instance_path: Path, overrides: dict | None = None, environ: dict | None = None) -> Config:
     """Read settings from `.env` (in the working directory) and the environment, environment first."""
     env = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
@@ -153,11 +176,17 @@ def load(instance_path: Path, overrides: dict | None = None, environ: dict | Non
         incident_minutes=_number(env, "HOTLINE_INCIDENT_MINUTES", "60", int),
         check_minutes=_number(env, "HOTLINE_CHECK_MINUTES", "20", int),
         escalate_minutes=_number(env, "HOTLINE_ESCALATE_MINUTES", "15", int),
+        db_timeout_seconds=_number(env, "HOTLINE_DB_TIMEOUT", "3"),
+        backup_dir=Path(env["HOTLINE_BACKUP_DIR"]) if env.get("HOTLINE_BACKUP_DIR") else instance_path / "backups",
+        backup_keep=_number(env, "HOTLINE_BACKUP_KEEP", "7", int),
+        metrics_token=env.get("HOTLINE_METRICS_TOKEN") or None,
+        metrics_multiprocess_dir=env.get("PROMETHEUS_MULTIPROC_DIR") or None,
         proxy_hops=int(env.get("HOTLINE_PROXY_HOPS") or 0),
         max_reports_per_hour=_number(env, "HOTLINE_REPORTS_PER_HOUR", "5", int),
         max_reports_per_day=_number(env, "HOTLINE_REPORTS_PER_DAY", "20", int),
         max_replies_per_hour=_number(env, "HOTLINE_REPLIES_PER_HOUR", "10", int),
         max_replies_per_hour_total=_number(env, "HOTLINE_REPLIES_PER_HOUR_TOTAL", "500", int),
+        replies_reserved_for_members=_replies_reserved(env),
         max_send_attempts=_number(env, "HOTLINE_SEND_ATTEMPTS", "6", int),
         dispatch_lease_seconds=_number(env, "HOTLINE_DISPATCH_LEASE", "30"),
         rest_timeout_seconds=_number(env, "HOTLINE_REST_TIMEOUT", "10"),

@@ -1,15 +1,20 @@
-"""The database engine, sessions, and the aware-UTC datetime column every table uses."""
+"""The database engine (with its waits bounded), sessions, and the aware-UTC datetime column every table uses."""
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
 
-from sqlalchemy import DateTime, event
-from sqlalchemy.engine import Engine
+import psycopg
+from sqlalchemy import DateTime, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
+
+# psycopg raises this (an OperationalError) when a wait it was given a limit for runs out.
+_WAIT_TIMEOUT = getattr(psycopg.errors, "_WaitTimeout", psycopg.OperationalError)
 
 
 def utcnow() -> datetime:
@@ -39,23 +44,101 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, timeout: float | None = None) -> Engine:
+    """The engine for `url`. With `timeout` (HOTLINE_DB_TIMEOUT), no one wait on the database lasts much
+    longer: a new connection, a statement, a lock, a pooled connection, an answer from a server gone silent.
+
+    What a webhook waits on, and what bounds it: PostgreSQL's connect_timeout (connecting), its
+    statement_timeout (a slow statement or a lock held by someone else: the server cancels it), a
+    client-side limit on each wait for the server's answer (a database or network that accepts and
+    then says nothing, where the server never sees the query to time it out), and the pool's own
+    timeout. On SQLite, its busy timeout (another process holding the write lock). A stalled
+    PostgreSQL can cost a request two such waits: the pooled connection's ping, then a new connection.
+    """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        return _sqlite_engine(url, timeout)
+    if timeout is None:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=timeout, connect_args=_postgres_limits(url, timeout)
+    )
+    event.listen(engine, "do_connect", lambda dialect, record, cargs, cparams: _AnswerWithin.open(timeout, *cargs, **cparams))
+    return engine
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            # WAL lets the dispatcher write while webhooks read; foreign keys are off by default in SQLite.
-            if ":memory:" not in url:
-                cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+def _sqlite_engine(url: str, timeout: float | None) -> Engine:
+    busy = 30.0 if timeout is None else timeout
+    in_memory = make_url(url).database in (None, "", ":memory:")  # one connection, no pool to wait for
+    pool = {} if in_memory else {"pool_timeout": busy}
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy}, **pool)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        # WAL lets the dispatcher write while webhooks read; foreign keys are off by default in SQLite.
+        if ":memory:" not in url:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy * 1000)}")  # waiting for another writer's lock
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine
+
+
+def _postgres_limits(url: str, timeout: float) -> dict:
+    """libpq's connect_timeout (whole seconds, at least 2) and the server's statement_timeout, unless the URL sets its own."""
+    query = make_url(url).query
+    limits = {}
+    if "connect_timeout" not in query:
+        limits["connect_timeout"] = max(2, math.ceil(timeout))
+    options = query.get("options", "")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    if "statement_timeout" not in options:
+        limits["options"] = f"{options} -c statement_timeout={int(timeout * 1000)}".strip()
+    return limits
+
+
+class _AnswerWithin(psycopg.Connection):
+    """A psycopg connection that waits at most `answer_within` seconds for the server's answer, then
+    closes itself: the statement timeout cannot help when the query never reached the server. The
+    margin lets the server's own statement_timeout answer first when it can (the connection then
+    stays usable)."""
+
+    MARGIN = 0.5
+    answer_within: float | None = None
+
+    @classmethod
+    def open(cls, timeout: float, *args, **kwargs) -> "_AnswerWithin":
+        connection = cls.connect(*args, **kwargs)
+        connection.answer_within = timeout + cls.MARGIN
+        return connection
+
+    def wait(self, gen, *args, **kwargs):
+        if len(args) > 1 or kwargs.get("timeout") is not None:  # psycopg's own limit (a cancel, a notify)
+            return super().wait(gen, *args, **kwargs)
+        limit = self.answer_within
+        try:
+            return super().wait(gen, *args, **{**kwargs, "timeout": limit})
+        except _WAIT_TIMEOUT as exc:
+            self.pgconn.finish()  # mid-conversation: unusable, so the pool throws it away
+            raise psycopg.OperationalError(f"the database did not answer within {limit:g} s") from exc
+
+
+@contextmanager
+def without_time_limit(connection: Connection) -> Iterator[None]:
+    """Lift the limits for work that may rightly take long (migrations waiting on each other, DDL on big
+    tables) inside the current transaction."""
+    raw = connection.connection.dbapi_connection
+    if not isinstance(raw, _AnswerWithin):
+        yield
+        return
+    connection.execute(text("SET LOCAL statement_timeout = 0"))
+    limit, raw.answer_within = raw.answer_within, None
+    try:
+        yield
+    finally:
+        raw.answer_within = limit
 
 
 @contextmanager

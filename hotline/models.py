@@ -337,3 +337,14 @@ class LoginFailure(SQLModel, table=True):
     email: str = Field(sa_type=String(254), index=True)
     address: str = Field(default="", sa_type=String(64), index=True)
     at: datetime = _when(default_factory=utcnow, index=True)
+
+
+class JobRun(SQLModel, table=True):
+    """The last run of each scheduled job: written by the process running the jobs, read by /metrics in any."""
+
+    job_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    started_at: datetime = _when()
+    finished_at: datetime | None = _when(default=None)
+    succeeded_at: datetime | None = _when(default=None)  # the end of the last run that raised nothing
+    failures: int = 0  # runs in a row that raised; 0 after a good one
+    error: str | None = Field(default=None, sa_type=Text)  # what the last failed run raised

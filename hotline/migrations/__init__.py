@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from hotline import models  # noqa: F401  (registers every table in SQLModel.metadata)
+from hotline.db import without_time_limit
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def _advisory_lock(connection: Connection) -> None:
 def upgrade(engine: Engine) -> str:
     """Bring the schema to head; returns what happened: "current", "upgraded" or "stamped"."""
     url = engine.url.render_as_string(hide_password=False)
-    with _sqlite_file_lock(engine), engine.begin() as connection:
+    with _sqlite_file_lock(engine), engine.begin() as connection, without_time_limit(connection):
         _advisory_lock(connection)
         config = alembic_config(url, connection)
         revision = current(connection)

@@ -7,12 +7,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
 from hotline import messages
 from hotline.coordination import commands
 from hotline.db import utcnow
-from hotline.models import AlertChannel, InboundEvent, Member, MembershipStatus
+from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus
 from hotline.reports import incidents, intake
 from hotline.residents import members, streets
 
@@ -55,8 +56,11 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     if seen is not None:
         return Reply(seen.reply, duplicate=True)
     now = now or utcnow()
+    answered = _all_replies_last_hour(session, now)
+    # Who is a member is asked only when strangers are no longer answered, and before handling: a stranger's JOIN makes them pending.
+    member = answered >= _strangers_cap(config) and _is_member(session, sender, now)
     reply = _handle(session, config, sender, body, now)
-    if reply.text is not None and _over_reply_cap(session, config, sender, now):
+    if reply.text is not None and _over_reply_cap(session, config, sender, now, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
     session.add(InboundEvent(key=key, kind="sms", phone=sender, created_at=now, reply=reply.text))
     return reply
@@ -79,14 +83,41 @@ def _all_replies_last_hour(session: Session, now: datetime) -> int:
     ).one()
 
 
-def _over_reply_cap(session: Session, config, sender: str, now: datetime) -> bool:
+def _is_member(session: Session, sender: str, now: datetime) -> bool:
+    """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
+    count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
+    membership = (
+        select(Membership.id)
+        .join(Member, Member.id == Membership.member_id)
+        .where(
+            Member.phone == sender,
+            Membership.status.in_([MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value]),
+            Membership.joined_at <= now - timedelta(hours=1),
+        )
+    )
+    coordinator = select(Coordinator.id).where(Coordinator.phone == sender)
+    return bool(session.exec(select(or_(membership.exists(), coordinator.exists()))).one())
+
+
+def _strangers_cap(config) -> int:
+    return config.max_replies_per_hour_total - config.member_reply_reserve
+
+
+def _over_reply_cap(session: Session, config, sender: str, now: datetime, *, answered: int, member: bool) -> bool:
     """Each reply is an SMS we pay for, sent to whatever number the message claims to come from: cap them
     per number, and in total, so a flood from many (spoofed) numbers cannot run up the bill either.
-    Concurrent webhooks may each see the count just under a cap: it is exceeded by at most that many."""
+
+    Members come first: strangers are answered only while the hour's replies are below the total minus
+    the members' reserve (HOTLINE_REPLIES_RESERVED_FOR_MEMBERS, a fifth by default), members and
+    coordinators up to the total itself. A flood of strangers then leaves the reserve to the scheme's
+    own people, and the bill is bounded by the total whoever sends. Concurrent webhooks may each see the
+    count just under a cap: it is exceeded by at most that many."""
     if _replies_last_hour(session, sender, now) >= config.max_replies_per_hour:
         return True
-    if _all_replies_last_hour(session, now) >= config.max_replies_per_hour_total:
-        log.warning("the hotline's cap of %d replies an hour is reached: acting on texts without answering them", config.max_replies_per_hour_total)
+    cap = config.max_replies_per_hour_total if member else _strangers_cap(config)
+    if answered >= cap:
+        who = "members'" if member else "strangers'"
+        log.warning("the hotline's cap of %d replies an hour for %s texts is reached: acting on them without answering", cap, who)
         return True
     return False
 

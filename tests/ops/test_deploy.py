@@ -31,6 +31,7 @@ CONTRACT_VARIABLES = {
     "HOTLINE_RETENTION_DAYS", "HOTLINE_PENDING_DAYS",
 }
 BEHIND_A_PROXY = {"HOTLINE_PROXY_HOPS"}
+OPERATIONS = {"HOTLINE_DB_TIMEOUT", "HOTLINE_BACKUP_KEEP", "HOTLINE_METRICS_TOKEN"}  # the backup folder is the worker's volume
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_compose_configures_both_by_the_contract_variables(compose):
     web, worker = compose["services"]["web"], compose["services"]["worker"]
     assert web["environment"] == worker["environment"]
     names = set(web["environment"])
-    assert names == CONTRACT_VARIABLES | BEHIND_A_PROXY
+    assert names == CONTRACT_VARIABLES | BEHIND_A_PROXY | OPERATIONS
     url = web["environment"]["HOTLINE_DATABASE_URL"]
     assert url.startswith("postgresql+psycopg://") and "@db:5432/" in url
     assert compose["services"]["db"]["environment"]["POSTGRES_DB"] == url.rsplit("/", 1)[1]
@@ -75,6 +76,16 @@ def test_dockerfile_installs_the_package_and_serves_the_web(compose):
     assert re.search(r"^RUN pip install -e \.", dockerfile, re.M)
     assert re.search(r'^CMD \["hotline", "web"', dockerfile, re.M)
     assert re.search(r"^USER (?!root)", dockerfile, re.M)
+
+
+def test_the_image_can_back_up_the_compose_database_and_the_worker_keeps_its_backups(compose):
+    """pg_dump must not be older than the server (it refuses), nor newer (its dumps may not restore)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    server = re.fullmatch(r"postgres:(\d+)", compose["services"]["db"]["image"]).group(1)
+    assert re.search(rf"apt-get install .*postgresql-client-{server}\b", dockerfile)
+    volume, _, mounted_at = compose["services"]["worker"]["volumes"][0].partition(":")
+    assert mounted_at == "/app/instance/backups" and volume in compose["volumes"]  # HOTLINE_BACKUP_DIR's default
+    assert "chown -R hotline /app/instance" in dockerfile
 
 
 def test_workers_starting_together_share_one_generated_secret_key(tmp_path):

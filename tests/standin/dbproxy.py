@@ -2,7 +2,10 @@
 give it back without stopping the shared server:
 
     cut()        every open connection is reset and new ones are reset as they arrive (database gone)
-    restore()    connections go through again
+    stall()      nothing is forwarded any more, either way, and nothing is refused: open connections go
+                 silent, new ones are accepted and never answered (a database or network that hangs;
+                 the proxy's own TCP stack acknowledges everything, so no timeout of TCP's fires)
+    restore()    connections go through again; those held during a stall are reset, what they sent dropped
     cut_at(marker, forward=...)
                  the connection that sends `marker` (a report's text, say) is cut when it next sends
                  COMMIT: before the COMMIT reaches the server (the transaction is rolled back) or just
@@ -16,6 +19,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 COMMIT = b"COMMIT"
@@ -40,7 +44,12 @@ class _Link:
     def run(self) -> None:
         try:
             while not self.closed:
+                if self.proxy.is_stalled:
+                    time.sleep(0.05)
+                    continue
                 ready, _, _ = select.select([self.client, self.server], [], [], 0.1)
+                if self.proxy.is_stalled:  # stalled while we waited: leave what came in unread
+                    continue
                 for sock in ready:
                     data = sock.recv(65536)
                     if not data:
@@ -86,6 +95,8 @@ class DatabaseProxy:
         self.links: set[_Link] = set()
         self.lock = threading.Lock()
         self.is_cut = False
+        self.is_stalled = False
+        self.held: list[socket.socket] = []  # connections accepted during a stall, never answered
         self.trap: tuple[bytes, bool] | None = None
         self.refused = 0  # connections reset while the database was away
         self.commits_cut: list[str] = []  # "before" / "after", one per trap sprung
@@ -107,6 +118,10 @@ class DatabaseProxy:
             if self.is_cut:
                 self.refused += 1
                 _reset(client)
+                continue
+            if self.is_stalled:
+                with self.lock:
+                    self.held.append(client)
                 continue
             try:
                 server = socket.create_connection(self.target, timeout=5)
@@ -130,8 +145,24 @@ class DatabaseProxy:
         for link in links:
             link.close()
 
+    def stall(self) -> None:
+        self.is_stalled = True
+
+    @property
+    def held_count(self) -> int:
+        with self.lock:
+            return len(self.held)
+
     def restore(self) -> None:
         self.trap = None
+        if self.is_stalled:
+            with self.lock:
+                links, held, self.held = list(self.links), self.held, []
+            for link in links:  # what they sent while stalled never reaches the server
+                link.close()
+            for client in held:
+                _reset(client)
+            self.is_stalled = False
         self.is_cut = False
 
     def cut_at(self, marker: bytes, *, forward: bool) -> None:
@@ -157,4 +188,5 @@ class DatabaseProxy:
     def stop(self) -> None:
         self._stopped = True
         self.listener.close()
+        self.restore()
         self.cut()

@@ -7,6 +7,7 @@ from sqlmodel import Session, func, select
 from twilio.request_validator import RequestValidator
 
 from hotline.models import InboundEvent, Member, Report
+from hotline.residents import members
 from tests.conftest import AUTH_TOKEN, NUMBERS, PUBLIC_URL, SignedClient, add_members, add_street, build_app
 
 TWILIO_ROUTES = ["/twilio/sms", "/twilio/status"]
@@ -139,13 +140,14 @@ def test_signed_client_helper_matches_twilio(app):
 
 
 def test_a_spoofed_flood_from_many_numbers_gets_no_more_replies_than_the_hourly_cap(tmp_path):
-    """Cost amplification: 300 texts from 150 different (spoofed) numbers; each reply is an SMS we pay for."""
+    """Cost amplification: 300 texts from 150 different (spoofed) numbers; each reply is an SMS we pay for.
+    Strangers stop short of the cap by the members' reserve (a fifth): 32 of 40."""
     from hotline.models import Delivery
     from tests.delivery.test_faults import record
 
     app = build_app(tmp_path, twilio=True, environ={"HOTLINE_REPLIES_PER_HOUR_TOTAL": "40"})
     rt = app.extensions["hotline"]
-    assert rt.config.max_replies_per_hour_total == 40
+    assert rt.config.max_replies_per_hour_total == 40 and rt.config.member_reply_reserve == 8
     with Session(rt.engine) as session:
         add_members(session, add_street(session, "Clayhall Avenue", 101), NUMBERS[:5])
     client, replies, bodies = SignedClient(app), 0, ["HELP", "JOIN Clayhall Avenue", "someone in my garden", "JOIN nowhere"]
@@ -153,12 +155,57 @@ def test_a_spoofed_flood_from_many_numbers_gets_no_more_replies_than_the_hourly_
         response = client.sms(NUMBERS[100 + n % 150], bodies[n % len(bodies)])
         assert response.status_code == 200
         replies += b"<Message>" in response.data
-    assert replies == 40
+    assert replies == 32
     with Session(rt.engine) as session:  # everything was still acted on and logged
         assert session.exec(select(func.count(InboundEvent.key))).one() == 300
         assert session.exec(select(func.count(Report.id))).one() == 75
         assert session.exec(select(func.count(Delivery.id))).one() == 0  # strangers' texts are never broadcast
-    record("spoofed flood from 150 numbers", requests=300, replies=replies, cap=40, logged=300, lost=0)
+    record("spoofed flood from 150 numbers", requests=300, replies=replies, cap=40, reserved_for_members=8, logged=300, lost=0)
+    rt.engine.dispose()
+
+
+def test_members_are_still_answered_from_their_reserve_when_strangers_have_used_theirs(tmp_path):
+    """HOTLINE_REPLIES_PER_HOUR_TOTAL 40, 10 of them reserved for members: a flood of strangers gets 30 replies,
+    then members, pending members and coordinators are answered until the total, and nobody after it.
+    The flood's own JOINs do not make its senders members: a membership counts once it is an hour old."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from hotline.db import utcnow
+    from hotline.models import Coordinator, Membership
+
+    app = build_app(tmp_path, twilio=True, environ={"HOTLINE_REPLIES_PER_HOUR_TOTAL": "40", "HOTLINE_REPLIES_RESERVED_FOR_MEMBERS": "10"})
+    rt = app.extensions["hotline"]
+    assert rt.config.member_reply_reserve == 10
+    with Session(rt.engine) as session:
+        street = add_street(session, "Clayhall Avenue", 101)
+        add_members(session, street, NUMBERS[:8])
+        members.join(session, members.get_or_create(session, NUMBERS[20]), street)  # pending: waits for approval
+        session.add(Coordinator(email="clay@example.org", password_hash="x", phone=NUMBERS[30]))
+        session.exec(update(Membership).values(joined_at=utcnow() - timedelta(hours=2)))  # known before this hour
+        session.commit()
+    client = SignedClient(app)
+
+    def answered(sender: str, body: str) -> bool:
+        response = client.sms(sender, body)
+        assert response.status_code == 200
+        return b"<Message>" in response.data
+
+    flood = [answered(NUMBERS[100 + n % 60], "HELP" if n % 2 else "JOIN Clayhall Avenue") for n in range(120)]
+    assert flood.count(True) == 30 and flood[:30] == [True] * 30
+    assert not answered(NUMBERS[99], "HELP")  # one more stranger: silenced
+    assert not answered(NUMBERS[100], "HELP")  # a flooder whose JOIN just made them pending is no member yet
+    assert not answered(NUMBERS[9], "JOIN Clayhall Avenue")
+    ours = [
+        answered(NUMBERS[0], "van with no plates outside 12"),  # a member's report: its acknowledgement
+        answered(NUMBERS[20], "is anyone there?"),  # a pending member
+        answered(NUMBERS[30], "HELP"),  # a coordinator's phone
+    ] + [answered(NUMBERS[n], f"report {n}: gate open") for n in range(1, 8)]
+    assert ours == [True] * 10
+    assert not answered(NUMBERS[0], "HELP")  # the total is reached: members too are silenced now
+    with Session(rt.engine) as session:
+        assert session.exec(select(func.count(InboundEvent.key))).one() == 120 + 3 + 10 + 1  # all acted on and logged
     rt.engine.dispose()
 
 
