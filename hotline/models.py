@@ -223,6 +223,22 @@ class Delivery(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, sa_type=String(8))  # sms (OK, SEEN …) | call (pressed 1)
 
 
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at a delivery: when, Twilio's SID, what became of it. A retry leaves the earlier tries here, so
+    "did Mrs Patel get the 19:04 alert?" has an answer, and a late callback for an old SID lands on its try."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = _fk("delivery.id")
+    number: int = 1  # the delivery's attempt count when it was made
+    channel: str = Field(default=Channel.SMS, sa_type=String(8))
+    sid: str | None = Field(default=None, sa_column=Column(String(40), unique=True, nullable=True))
+    started_at: datetime = _when(default_factory=utcnow)
+    status: str = Field(sa_type=String(20))  # accepted | calling | sent | delivered | undelivered | failed | retry | throttled
+    error_code: int | None = None
+    error_message: str | None = Field(default=None, sa_type=Text)  # masked (phones.mask_all)
+    updated_at: datetime = _when(default_factory=utcnow)
+
+
 class Escalation(SQLModel, table=True):
     """One SMS to one coordinator about an item nobody handled in time (a held report, a JOIN): kept so each
     coordinator hears about each item once."""

@@ -143,6 +143,7 @@ class FakeTwilio:
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Messages.json") + r".*"), callback=self._list_messages)
         mock.add_callback(responses.POST, f"{API}/Calls.json", callback=self._create_call)
         mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/Calls.json") + r".*"), callback=self._list_calls)
+        mock.add_callback(responses.GET, re.compile(re.escape(f"{API}/") + r"(Messages|Calls)/(SM|CA)\w+\.json"), callback=self._fetch_one)
         mock.add_callback(responses.DELETE, re.compile(re.escape(f"{API}/Recordings/") + r"RE\w+\.json"), callback=self._delete_recording)
         self.deleted_recordings: list[str] = []
         self.service_numbers: dict[str, list[str]] = {}  # Messaging Service SID -> its phone numbers
@@ -205,6 +206,16 @@ class FakeTwilio:
         meta = {"page": 0, "page_size": 20, "first_page_url": request.url, "previous_page_url": None, "url": request.url,
                 "next_page_url": None, "key": "phone_numbers"}
         return 200, {}, json.dumps({"phone_numbers": rows, "meta": meta})
+
+    def _fetch_one(self, request):
+        sid = re.search(r"/((SM|CA)\w+)\.json", request.url).group(1)
+        with self._lock:
+            self.requests.append({"Fetch": sid})
+        found = next((m for m in [*self.sent, *self.calls] if m["sid"] == sid), None)
+        if found is None:
+            return 404, {}, json.dumps({"code": 20404, "message": "not found", "status": 404})
+        return 200, {}, json.dumps({"sid": sid, "status": found["status"], "to": found["To"], "error_code": found.get("error_code"),
+                                    "date_created": found["date_created"]})
 
     def _delete_recording(self, request):
         scripted = self._scripted({"Recording": request.url})

@@ -18,7 +18,7 @@ from sqlmodel import Session, select
 
 from hotline import phones
 from hotline.db import utcnow
-from hotline.delivery import calls, receipts
+from hotline.delivery import attempts, calls, receipts
 from hotline.delivery.carrier.base import Accepted, Carrier, CarrierError, Rejected, Throttled, Uncertain
 from hotline.delivery.retry import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, backoff
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member
@@ -222,12 +222,22 @@ def _record_accepted(session: Session, delivery: Delivery, accepted: Accepted) -
     delivery.state = DeliveryState.CALLING if delivery.channel == Channel.CALL else DeliveryState.ACCEPTED
     delivery.needs_lookup, delivery.sent_at = False, utcnow()
     delivery.error_code = delivery.error_message = None
+    attempts.record(session, delivery, delivery.state, at=delivery.sent_at, sid=accepted.sid)
+    session.flush()
     receipts.apply_early(session, delivery)  # a callback may have beaten this commit
     _finish(session, delivery, DeliveryState(delivery.state))
     return "accepted"
 
 
 def _record_failure(session: Session, config, delivery: Delivery, exc: CarrierError) -> str:
+    outcome = _failure(session, config, delivery, exc)
+    attempts.record(session, delivery, "throttled" if outcome == "throttled" else "failed" if outcome in ("failed", "rejected") else "retry",
+                    at=utcnow(), error_code=exc.code, error=str(exc))
+    session.commit()
+    return outcome
+
+
+def _failure(session: Session, config, delivery: Delivery, exc: CarrierError) -> str:
     if isinstance(exc, Rejected):
         return _rejected(session, config, delivery, exc)
     if isinstance(exc, Throttled):

@@ -7,7 +7,7 @@ import logging
 from sqlmodel import Session, select
 
 from hotline.db import utcnow
-from hotline.delivery import calls
+from hotline.delivery import attempts, calls
 from hotline.delivery.retry import LANDLINE, OPTED_OUT, RETRYABLE_ERRORS, backoff
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, UnmatchedStatus
 from hotline.residents import members
@@ -52,8 +52,15 @@ def apply(session: Session, *, sid: str, status: str, error_code: int | None, ma
         return True
     delivery = session.exec(select(Delivery).where(Delivery.sid == sid)).first()
     if delivery is None:
+        # An earlier try of a delivery that has moved on (sent again, or now a call): the callback is that try's.
+        state = state_for(Channel.SMS, status) if sid.startswith("SM") else state_for(Channel.CALL, status)
+        if state is not None and attempts.advance(session, sid, state, error_code, at=utcnow()) is not None:
+            return True
         _keep_unmatched(session, sid, status, error_code)
         return False
+    new = state_for(delivery.channel, status)
+    if new is not None:
+        attempts.advance(session, sid, new, error_code, at=utcnow())
     _advance(session, delivery, status, error_code, max_attempts, config)
     return True
 
@@ -62,6 +69,9 @@ def apply_early(session: Session, delivery: Delivery) -> None:
     """Called when a SID is recorded: apply a callback that arrived before it."""
     early = session.get(UnmatchedStatus, delivery.sid)
     if early is not None:
+        new = state_for(delivery.channel, early.status)
+        if new is not None:
+            attempts.advance(session, delivery.sid, new, early.error_code, at=utcnow())
         _advance(session, delivery, early.status, early.error_code, max_attempts=0, config=None)
         session.delete(early)
 

@@ -19,6 +19,7 @@ from hotline.models import (
     CallDraft,
     Coordinator,
     Delivery,
+    DeliveryAttempt,
     InboundEvent,
     Member,
     Membership,
@@ -128,6 +129,8 @@ def erase_opted_out(*, session: Session, now: datetime) -> int:
             .where(or_(Delivery.member_id.in_(ids), Delivery.phone.in_(numbers)))
             .values(member_id=None, phone=ERASED_PHONE, error_message=None),  # Twilio's messages name numbers
         )
+        erased_deliveries = select(Delivery.id).where(Delivery.member_id.is_(None), Delivery.phone == ERASED_PHONE)
+        _run(session, update(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(erased_deliveries)).values(error_message=None))
         _run(
             session,
             update(Report).where(or_(Report.member_id.in_(ids), Report.phone.in_(numbers))).values(member_id=None, phone=None),

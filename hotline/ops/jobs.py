@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from hotline import phones
 from hotline.coordination import announcements, digest, escalation
 from hotline.db import session_scope, utcnow
-from hotline.delivery import outbox
+from hotline.delivery import outbox, reconcile
 from hotline.delivery.carrier.base import CarrierError
 from hotline.models import Channel, Delivery, DeliveryState, JobRun
 from hotline.ops import backup as backups
@@ -126,6 +126,14 @@ def delete_recordings(rt, *, now: datetime | None = None) -> dict:
     return _logged("delete_recordings", {"deleted": deleted, "failed": failed})
 
 
+def reconcile_deliveries(rt, *, now: datetime | None = None) -> dict:
+    """Deliveries whose final callback never came: their status fetched from Twilio and applied."""
+    summary = reconcile.reconcile(engine=rt.engine, carrier=rt.carrier, config=rt.config, now=now or utcnow())
+    if summary["applied"]:
+        rt.outbox_changed()  # an undelivered text may be due again
+    return _logged("reconcile_deliveries", summary)
+
+
 def escalate(rt, *, now: datetime | None = None) -> dict:
     """Held reports and JOINs nobody handled in time go to the street's coordinators, then the admins."""
     with session_scope(rt.engine) as session:
@@ -190,6 +198,7 @@ def schedule(config) -> list[Job]:
         Job("outbox_sweep", outbox_sweep, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("release_announcements", release_announcements, IntervalTrigger(seconds=30, timezone=zone), 3600),
         Job("expire_pending", expire_pending, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("reconcile_deliveries", reconcile_deliveries, IntervalTrigger(minutes=5, timezone=zone), 300),
         Job("escalate", escalate, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("check_on_me", check_on_me, IntervalTrigger(minutes=1, timezone=zone), 60),
         Job("close_quiet_incidents", close_quiet_incidents, IntervalTrigger(minutes=10, timezone=zone), None),

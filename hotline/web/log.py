@@ -13,6 +13,8 @@ from sqlmodel import Session, select
 from hotline import messages, runtime
 from hotline.coordination import accounts, escalation
 from hotline.db import utcnow
+from hotline.delivery import attempts
+from hotline.delivery.retry import ERROR_WORDS
 from hotline.hardening import row_id
 from hotline.models import Coordinator, Incident, Report, ReportState
 from hotline.reports import intake, logbook
@@ -133,6 +135,9 @@ def report(report_id: int):
         entry.deciders = [s.name for s in intake.deciding_streets(db(), found)]
         entry.may_decide = intake.may_decide(db(), found, g.scope)
     deliveries = logbook.deliveries(db(), found, g.scope)
+    tries = attempts.history(db(), [d.id for d in deliveries])
+    zone = runtime.current().config.timezone
+    lines = {d.id: attempt_line(tries.get(d.id, []), zone) for d in deliveries}
     incident = db().get(Incident, found.incident_id) if found.incident_id else None
     opening = db().get(Report, incident.report_id) if incident else None
     return render_template(
@@ -140,8 +145,19 @@ def report(report_id: int):
         form=HeldForm(), back=url_for("web.log"), incident=incident, opening=opening,
         timeline=logbook.timeline(db(), incident) if incident else [], clear_form=AllClearForm(), outcome_form=OutcomeForm(),
         outcome_words=messages.OUTCOME_WORDS, coordinators=_emails(incident),
-        check_on_me=_check_on_me(found),
+        check_on_me=_check_on_me(found), attempt_lines=lines,
     )
+
+
+def attempt_line(tries: list, zone) -> str:
+    """Each try of a delivery on one line: "undelivered 19:04, handset off · sent again 19:09 · delivered 19:10"."""
+    parts = []
+    for n, attempt in enumerate(tries):
+        status = {"retry": "not taken, will retry", "throttled": "Twilio busy, will retry", "calling": "ringing"}.get(attempt.status, attempt.status)
+        when = attempt.updated_at.astimezone(zone).strftime("%H:%M")
+        why = ERROR_WORDS.get(attempt.error_code) or (str(attempt.error_code) if attempt.error_code else "")
+        parts.append(("sent again: " if n else "") + f"{status} {when}" + (f", {why}" if why else ""))
+    return " · ".join(parts)
 
 
 def _check_on_me(report: Report) -> list:

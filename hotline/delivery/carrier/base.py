@@ -57,3 +57,7 @@ class Carrier(Protocol):
     def caller_id(self) -> str:
         """The number alert calls ring from; raises CarrierError when there is none to place a call from."""
         ...
+
+    def fetch_status(self, *, channel: str, sid: str) -> tuple[str, int | None] | None:
+        """Twilio's own status of a message or call (and its error code): for a callback that never came."""
+        ...

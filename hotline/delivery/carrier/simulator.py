@@ -251,3 +251,8 @@ class SimulatorCarrier:
 
     def caller_id(self) -> str:
         return self.network.hotline_number if self.network is not None else HOTLINE_NUMBER
+
+    def fetch_status(self, *, channel: str, sid: str) -> tuple[str, int | None] | None:
+        with Session(self.engine) as session:
+            message = session.exec(select(SimulatedMessage).where(SimulatedMessage.sid == sid)).first()
+        return (message.status, None) if message is not None else None

@@ -184,3 +184,16 @@ class TwilioCarrier:
         except requests.RequestException as exc:
             raise _translate(exc) from exc
         return True
+
+    def fetch_status(self, *, channel: str, sid: str) -> tuple[str, int | None] | None:
+        """One GET of the message or call: its status and error code as Twilio has them now."""
+        try:
+            found = self.client.calls(sid).fetch() if channel == "call" else self.client.messages(sid).fetch()
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                return None
+            raise _translate(exc) from exc
+        except requests.RequestException as exc:
+            raise _translate(exc) from exc
+        code = getattr(found, "error_code", None)
+        return found.status, int(code) if code else None
