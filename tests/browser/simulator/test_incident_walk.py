@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from hotline import phones
 from hotline.models import Channel, Delivery, DeliveryState, Report, ReportKind, SimulatedMessage
 from tests.browser.simulator.test_simulator_page import log_in, phone, seed_demo, text_from
 
@@ -177,6 +178,8 @@ def test_an_incident_from_the_first_text_to_its_outcome(live, page):
     expect(timeline.nth(0)).to_contain_text(REPORT)
     expect(timeline.nth(1)).to_have_attribute("data-what", "update")
     expect(timeline.nth(1)).to_contain_text(UPDATE)
+    expect(coordinator.locator("#acknowledged")).to_contain_text("Acknowledged by 1 of 3")  # Arthur's Thanks
+    expect(coordinator.locator("tr", has_text=phones.mask(ARTHUR))).to_contain_text("by text")
 
     coordinator.get_by_role("button", name="I'm on it").click()
     expect(coordinator.get_by_role("status")).to_contain_text("You are on R1.")
