@@ -8,6 +8,9 @@ import phonenumbers
 
 REGION = "GB"
 _DIGIT_RUN = re.compile(r"\+?\d[\d\s().\-]{5,}\d")
+# Ofcom's drama range for mobiles, 07700 900000 to 900999: libphonenumber calls these invalid, but they are mobiles
+# (the simulator's pretend mobiles and the demo's members use them; no real phone has one).
+_DRAMA_MOBILES = re.compile(r"\+447700900\d{3}")
 # A number inside free text (an error message, a URL): not part of a word or a SID, `%2B` for an encoded `+`.
 _NUMBER_IN_TEXT = re.compile(r"(?:(?<=%2B)|(?<![A-Za-z0-9%]))\+?\d[\d\s()]{7,}\d(?![A-Za-z0-9])")
 
@@ -84,6 +87,8 @@ def mask_all(text: str | None) -> str | None:
 
 
 def is_mobile(e164: str) -> bool:
+    if _DRAMA_MOBILES.fullmatch(e164 or ""):
+        return True
     try:
         kind = phonenumbers.number_type(phonenumbers.parse(e164, REGION))
     except phonenumbers.NumberParseException:

@@ -11,6 +11,8 @@ import wave
 from dataclasses import asdict
 
 from flask import Response, current_app, jsonify, render_template, request, url_for
+from flask import session as cookie_session
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -77,7 +79,13 @@ def page():
 def state():
     rt = runtime.current()
     with Session(rt.engine) as session:
-        return jsonify(phonebook.snapshot(session, timezone=rt.config.timezone))
+        snapshot = phonebook.snapshot(session, timezone=rt.config.timezone)
+    # The page's CSRF token, fresh: logging in or out in another tab starts a new session (and token), and a token
+    # expires after an hour. Only a token the session already holds is signed, so the poll never rewrites the
+    # session cookie the coordinators' pages share.
+    if current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token") in cookie_session:
+        snapshot["csrf"] = generate_csrf()
+    return jsonify(snapshot)
 
 
 @bp.post("/phones")

@@ -4,7 +4,7 @@
 
 (function () {
   const base = document.body.dataset.base;
-  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  let csrf = document.querySelector('meta[name="csrf-token"]').content; // renewed by each refresh (a login elsewhere replaces it)
   const template = document.getElementById("phone-template");
   const list = document.getElementById("phones");
   const cards = new Map(); // phone id -> {element, calls: state of the call on this phone}
@@ -268,6 +268,7 @@
       const response = await fetch(base + "/state", { headers: { Accept: "application/json" } });
       if (!response.ok) return;
       const state = await response.json();
+      if (state.csrf) csrf = state.csrf;
       const seen = new Set();
       state.phones.forEach((phone) => {
         seen.add(phone.id);

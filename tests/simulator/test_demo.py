@@ -32,6 +32,8 @@ def test_demo_seeds_three_streets_with_mobiles_a_landline_and_an_admin(sim_app):
             assert len(active) >= 2
         landlines = session.exec(select(Member).where(Member.alerts == AlertChannel.CALL)).all()
         assert landlines and all(not phones.is_mobile(m.phone) for m in landlines)
+        mobiles = session.exec(select(Member).where(Member.alerts == AlertChannel.SMS)).all()
+        assert mobiles and all(phones.is_mobile(m.phone) for m in mobiles)  # drama mobiles: told outcomes by text
         assert count(session, SimulatedPhone) == count(session, Member) == len(demo.MEMBERS)
         admin = session.exec(select(Coordinator)).one()
         assert admin.email == login.email and admin.is_admin

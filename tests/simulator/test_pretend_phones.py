@@ -26,6 +26,7 @@ from hotline.models import (
 )
 from hotline.residents import members
 from tests.conftest import NUMBERS, add_members, add_street, build_app
+from tests.web.conftest import PASSWORD, make_coordinator
 
 SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
 NO_QUIET_HOURS = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}
@@ -280,6 +281,25 @@ def test_simulator_actions_need_the_pages_csrf_token(sim):
     assert response.status_code == 400
     with Session(rt_of(sim).engine) as session:
         assert session.exec(select(SimulatedPhone)).all() == []
+
+
+def test_logging_in_in_another_tab_does_not_break_the_pretend_phones(sim):
+    """README's walk logs in as a coordinator while /simulator is open: the login starts a fresh session (and CSRF
+    token), so the page takes the current token from its state poll, which never writes the session itself."""
+    client = sim.test_client()
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/simulator").get_data(as_text=True)).group(1)
+    with Session(rt_of(sim).engine) as session:
+        make_coordinator(session, "admin@example.org", admin=True)
+    form = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": form}).status_code == 302
+    polled = client.get("/simulator/state")
+    assert "csrf" not in polled.get_json() and "Set-Cookie" not in polled.headers  # no token in the new session yet
+    client.get("/")  # the page after the login signs its forms with the new session's token
+    assert client.post("/simulator/phones", json={"number": "07700 900555"}, headers={"X-CSRFToken": token}).status_code == 400
+    polled = client.get("/simulator/state")
+    assert "Set-Cookie" not in polled.headers
+    fresh = polled.get_json()["csrf"]
+    assert client.post("/simulator/phones", json={"number": "07700 900555"}, headers={"X-CSRFToken": fresh}).status_code == 201
 
 
 def test_a_forged_call_token_is_refused(sim, page):
