@@ -236,6 +236,19 @@ def find(text: str | None) -> list[str]:
     return list(dict.fromkeys(f.plate for f in spans(text)))
 
 
+def pieces(text: str | None) -> list[tuple[str, str | None]]:
+    """The text cut around its plates, for a page to mark them: (words, None) and (plate as written, plate)."""
+    text, out, at = text or "", [], 0
+    for found in spans(text):
+        if found.start > at:
+            out.append((text[at : found.start], None))
+        out.append((text[found.start : found.end], found.plate))
+        at = found.end
+    if at < len(text):
+        out.append((text[at:], None))
+    return out
+
+
 def parse(text: str | None) -> str | None:
     """What a coordinator typed for a plate (any case and spacing), normalised; None when it is not one."""
     compact = re.sub(r"[\s-]+", "", text or "").upper()

@@ -15,7 +15,7 @@ from hotline.coordination import accounts
 from hotline.db import utcnow
 from hotline.hardening import row_id
 from hotline.models import Coordinator, Incident, Report, ReportState
-from hotline.reports import intake, logbook
+from hotline.reports import intake, logbook, plates
 from hotline.web.access import db, login_required, visible_street
 from hotline.web.blueprint import bp
 from hotline.web.forms import AllClearForm, HeldForm, OutcomeForm
@@ -135,11 +135,13 @@ def report(report_id: int):
     deliveries = logbook.deliveries(db(), found, g.scope)
     incident = db().get(Incident, found.incident_id) if found.incident_id else None
     opening = db().get(Report, incident.report_id) if incident else None
+    pieces = plates.pieces(found.text)
     return render_template(
         "web/report.html", entry=entry, report=found, deliveries=deliveries, labels=STATE_LABELS,
         form=HeldForm(), back=url_for("web.log"), incident=incident, opening=opening,
         timeline=logbook.timeline(db(), incident) if incident else [], clear_form=AllClearForm(), outcome_form=OutcomeForm(),
         outcome_words=messages.OUTCOME_WORDS, coordinators=_emails(incident),
+        pieces=pieces, plates_named=list(dict.fromkeys(p for _, p in pieces if p)),
     )
 
 
