@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 
 REGIONS = set("ABCDEFGHKLMNOPRSVWY")  # first letter of a current plate (the DVLA's regions)
 YEAR_LETTERS = set("ABCDEFGHJKLMNPRSTVWXY")  # prefix and suffix age letters: never I, O, Q, U or Z
@@ -45,7 +46,7 @@ who boy did its let put say she too use ago yet off own why try ask big end far 
 saw set sit top win won yes bad red low hot due per via yrs mon tue wed thu fri sat sun jan feb mar apr jun
 jul aug sep oct nov dec min hrs sec yds mph kph kms mtr lbs van car cab bus suv hgv lgv mpv bmw kia gti tdi
 amg ncr scr rbt ave rte nos tel mob ext ref box apt flt blk sgt dci lad guy kid dog cat bag hat cap bin pub
-age lol omg thx pls plz btw ive led lit ran pin est num nhs fax hmm
+age lol omg thx pls plz btw ive led lit ran pin est num nhs fax hmm cad log crn job inc ph phn
 """.split())
 ROAD_CUES = {"the", "on", "onto", "off", "via", "along", "up", "down", "towards", "toward", "near", "from", "to", "joined"}
 POSTCODE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{1,2}\d[A-Za-z\d]?\s*\d[A-Za-z]{2}(?![A-Za-z0-9])")
@@ -58,7 +59,7 @@ CLOSE_BEFORE = set("£$€#@/\\%&*+=_~^|<>")  # a token straight after one of th
 CLOSE_AFTER = set("%/\\@&+=_~^|<>")
 MAX_CHARS = 7
 
-TEMPLATES: dict[int, list[tuple[str, str]]] = {}
+SHAPES: dict[str, list[str]] = {}  # "LLDDLLL" (letter, digit) → the formats with that shape, the likeliest first
 for _kind, _shape in (
     [("current", "LLDDLLL")]
     + [("prefix", "L" + "D" * n + "LLL") for n in (1, 2, 3)]
@@ -66,7 +67,12 @@ for _kind, _shape in (
     + [("dateless", "L" * a + "D" * n) for a in (1, 2, 3) for n in (1, 2, 3, 4)]
     + [("dateless", "D" * n + "L" * a) for a in (1, 2, 3) for n in (1, 2, 3, 4)]
 ):
-    TEMPLATES.setdefault(len(_shape), []).append((_kind, _shape))
+    SHAPES.setdefault(_shape, []).append(_kind)
+SPOKEN = set(NATO) | set(NUMBERS) | set(TENS) | set(REPEATS) | {"x", "oh", "o"}
+# A plate needs a digit: a text without one (or a number said as a word) is not read any further.
+NUMERIC = re.compile(r"\d|\b(?:" + "|".join(sorted(set(NUMBERS) | set(TENS) | {"oh", "o"})) + r")\b", re.IGNORECASE)
+BEFORE = re.compile(r"([A-Za-z]+)[ \t]+$")
+INWARD = re.compile(r"\d[A-Za-z]{2}(?![A-Za-z0-9])")  # where a postcode could end: only there is POSTCODE tried
 
 
 @dataclass
@@ -86,8 +92,6 @@ class _Token:
     chars: str  # what it stands for in a plate: capitals, digits, EITHER
     spelled: bool  # one character alone, or a spoken word for characters (alpha, seven, double D)
     word: str  # the word as written (lower case) when it is letters only and not spelled
-    blocked: bool = False  # part of a time, price, postcode, e-mail …: never in a plate
-    gap: str = ""  # the text between this token and the next
 
 
 def _blocked(text: str, start: int, end: int) -> bool:
@@ -122,45 +126,68 @@ def _read(word: str, following: str) -> tuple[str | None, int]:
     return _spoken(word), 1
 
 
-def _tokens(text: str) -> list[_Token]:
+def _postcodes(text: str) -> list[tuple[int, int]]:
+    found = []
+    for inward in INWARD.finditer(text):
+        postcode = POSTCODE.search(text, max(0, inward.start() - 6), inward.end())
+        if postcode:
+            found.append(postcode.span())
+    return found
+
+
+def _tokens(text: str) -> list[_Token | None]:
+    """Each token read for what it stands for in a plate; None for one that can never be in a plate."""
     raw = list(TOKEN.finditer(text))
-    postcodes = [m.span() for m in POSTCODE.finditer(text)]
-    tokens: list[_Token] = []
+    postcodes = _postcodes(text)
+    tokens: list[_Token | None] = []
     i = 0
     while i < len(raw):
-        match, word = raw[i], raw[i].group().lower()
-        joined = i + 1 < len(raw) and JOIN.fullmatch(text[match.end() : raw[i + 1].start()])
-        chars, used = _read(word, raw[i + 1].group().lower() if joined else "")
-        spelled = chars is not None or len(word) == 1
+        match = raw[i]
+        written = match.group()
+        word = written.lower()
+        if written.isalpha() and (len(written) > 3 or word in STOPWORDS) and word not in SPOKEN:
+            tokens.append(None)  # most words: no plate has four letters in a row, and stopwords are never part of one
+            i += 1
+            continue
+        chars, used = None, 1
+        if word in SPOKEN:
+            joined = i + 1 < len(raw) and JOIN.fullmatch(text[match.end() : raw[i + 1].start()])
+            chars, used = _read(word, raw[i + 1].group().lower() if joined else "")
         start, end = match.start(), raw[i + used - 1].end()
-        token = _Token(start, end, chars or match.group().upper(), spelled, "" if spelled or not word.isalpha() else word)
-        token.blocked = _blocked(text, start, end) or any(a < end and start < b for a, b in postcodes)
+        spelled = chars is not None or len(word) == 1
+        token = _Token(start, end, chars or written.upper(), spelled, word if not spelled and written.isalpha() else "")
+        if (
+            len(token.chars) > MAX_CHARS
+            or (written.isdigit() and len(written) > 4)
+            or ORDINAL.fullmatch(word)
+            or _blocked(text, start, end)
+            or any(a < end and start < b for a, b in postcodes)
+        ):
+            token = None
         tokens.append(token)
         i += used
-    for token, following in zip(tokens, tokens[1:]):
-        token.gap = text[token.end : following.start]
     return tokens
 
 
-def _joins(left: _Token, right: _Token) -> bool:
-    if right.blocked:
-        return False
-    if JOIN.fullmatch(left.gap):
+def _joins(text: str, left: _Token, right: _Token) -> bool:
+    """Whether two tokens can be parts of one plate: spaces or a hyphen between them, or a comma or full stop
+    between characters said one by one."""
+    gap = text[left.end : right.start]
+    if JOIN.fullmatch(gap):
         return True
     characters = (left.spelled or left.chars.isdigit()) and (right.spelled or right.chars.isdigit())
-    return characters and SOFT.fullmatch(left.gap) is not None
+    return characters and SOFT.fullmatch(gap) is not None
 
 
-def _resolve(chars: str, shape: str) -> str | None:
-    out = []
-    for ch, want in zip(chars, shape):
-        if ch == EITHER:
-            out.append("O" if want == "L" else "0")
-        elif ch.isdigit() != (want == "D"):
-            return None
-        else:
-            out.append(ch)
-    return "".join(out)
+def _shapes(chars: str) -> list[tuple[str, str]]:
+    """(shape, characters) for each way of reading the characters: EITHER is read as O or as 0."""
+    if EITHER not in chars:
+        return [("".join("D" if c.isdigit() else "L" for c in chars), chars)]
+    found = []
+    for shape in SHAPES:
+        if len(shape) == len(chars) and all((c == EITHER) or (c.isdigit() == (k == "D")) for c, k in zip(chars, shape)):
+            found.append((shape, "".join(("O" if k == "L" else "0") if c == EITHER else c for c, k in zip(chars, shape))))
+    return found
 
 
 def _rules(kind: str, plate: str, loose: bool) -> str | None:
@@ -178,44 +205,46 @@ def _rules(kind: str, plate: str, loose: bool) -> str | None:
         return None
     if len(letters) == 2 and len(digits) < 3:  # IG5, SE17, NO 12: postcode districts and house numbers
         return None
-    if plate[0].isdigit() and not loose:
-        return None  # "100 yds", "1000 cc": a number and a word; 1234AB typed as one, or said, is a plate
+    if letters.lower() in STOPWORDS:
+        return None  # 100yds, 1000cc, bus123: a number and a unit or a word, even typed as one
+    if plate[0].isdigit() and not (loose and len(digits) >= 3):
+        return None  # "100 yds", 3ish, 2day: a number and a word; 1234AB typed as one, or said, is a plate
     northern = plate[0].isalpha() and letters[-2:] in NI_CODES
     if len(letters) == 3 and len(digits) < 3 and not (loose or northern):
         return None  # "Jan 12", "BBC 1": three letters and a small number are words far more often than plates
     return "ni" if northern else kind
 
 
-def _match(tokens: list[_Token], before: str) -> tuple[str, str] | None:
+def _match(tokens: list[_Token], before) -> tuple[str, str] | None:
+    """The plate these tokens spell, if any: (normalised plate, kind). `before()`: the word before them."""
     chars = "".join(t.chars for t in tokens)
-    if len(chars) < 4 or any(t.word in STOPWORDS for t in tokens):
-        return None
-    if any(ORDINAL.fullmatch(t.chars.lower()) for t in tokens):
+    if len(chars) < 4:
         return None
     loose = len(tokens) == 1 or all(t.spelled for t in tokens)
-    for kind, shape in TEMPLATES.get(len(chars), []):
-        plate = _resolve(chars, shape)
-        if plate is None:
-            continue
-        if kind == "prefix" and len(tokens) > 1 and ROAD.fullmatch(tokens[0].chars.lower()) and before in ROAD_CUES:
-            continue  # "on the A406 NCR": a road and a word, not A406 NCR
-        found = _rules(kind, plate, loose)
-        if found:
-            return plate, found
+    for shape, plate in _shapes(chars):
+        for kind in SHAPES.get(shape, ()):
+            if kind == "prefix" and len(tokens) > 1 and ROAD.fullmatch(tokens[0].chars.lower()) and before() in ROAD_CUES:
+                continue  # "on the A406 NCR": a road and a word, not A406 NCR
+            found = _rules(kind, plate, loose)
+            if found:
+                return plate, found
     return None
 
 
 def spans(text: str | None) -> list[Found]:
     """Every plate in the text, left to right; each the longest reading that starts where it does."""
-    tokens = _tokens(text or "")
+    text = text or ""
+    if not NUMERIC.search(text):
+        return []
+    tokens = _tokens(text)
     found: list[Found] = []
     i = 0
     while i < len(tokens):
         best, length, j = None, 0, i
-        if not tokens[i].blocked:
-            before = tokens[i - 1].word if i and JOIN.fullmatch(tokens[i - 1].gap) else ""
-            while j < len(tokens) and length + len(tokens[j].chars) <= MAX_CHARS:
-                if j > i and not _joins(tokens[j - 1], tokens[j]):
+        if tokens[i] is not None:
+            before = partial(_word_before, text, tokens[i].start)
+            while j < len(tokens) and tokens[j] is not None and length + len(tokens[j].chars) <= MAX_CHARS:
+                if j > i and not _joins(text, tokens[j - 1], tokens[j]):
                     break
                 length += len(tokens[j].chars)
                 match = _match(tokens[i : j + 1], before)
@@ -229,6 +258,12 @@ def spans(text: str | None) -> list[Found]:
         else:
             i += 1
     return found
+
+
+def _word_before(text: str, start: int) -> str:
+    """The word just before a plate's first token ("the" in "on the A406 NCR")."""
+    before = BEFORE.search(text, max(0, start - 12), start)
+    return before.group(1).lower() if before else ""
 
 
 def find(text: str | None) -> list[str]:
@@ -254,7 +289,7 @@ def parse(text: str | None) -> str | None:
     compact = re.sub(r"[\s-]+", "", text or "").upper()
     if not re.fullmatch(r"[A-Z0-9]{4,7}", compact):
         return None
-    match = _match([_Token(0, len(compact), compact, False, "")], "")
+    match = _match([_Token(0, len(compact), compact, False, "")], str)
     return match[0] if match else None
 
 

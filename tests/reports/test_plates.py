@@ -56,6 +56,8 @@ PLATES = [
     ("one two three four a b", ["1234 AB"]),
     ("a b c one two three d", ["ABC 123D"]),
     ("the car was AB12 CDE 3 men got out", ["AB12 CDE"]),
+    ("saw 2 cars GX63 ABC and a moped", ["GX63 ABC"]),
+    ("PLATE: WR61 KZT", ["WR61 KZT"]),
 ]
 
 NOT_PLATES = [
@@ -119,6 +121,19 @@ NOT_PLATES = [
     "age 14 or 15, hood up",
     "ABC 1",
     "don't 2 men",
+    "at around 3ish",
+    "2day at 10ish",
+    "walked 100yds with a 1000cc bike",
+    "police ref CAD 1234",
+    "log 1234 given",
+    "crime ref 01/1234/25",
+    "PC 4321 attended",
+    "the W12 bus",
+    "route 275",
+    "text back 07700 900123",
+    "a 2019 BMW X5",
+    "tues 4th at 10",
+    "reg number started with LB07",
     "",
 ]
 
