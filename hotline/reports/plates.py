@@ -40,7 +40,7 @@ EITHER = "o"  # "oh" said or typed alone: the letter O or the digit 0, whichever
 # a token that is one of these is never part of a plate, which costs the rare plate that spells one.
 STOPWORDS = set("""
 am an as at be by do go he hi if in is it me my no of oh ok on or ox so to up us we ye yo ah eh er ha hm um uh
-mr ms dr st rd ln av pm hr yr mo tv pc ps dc ds di uk gp ft km kg mm cm mi ml lb oz nr id rm cc mg vw yd
+mr ms dr st rd ln av pm hr yr mo tv pc ps dc di uk gp ft km kg mm cm mi ml lb oz nr id rm cc mg vw yd
 the and for are but not you all any can had her was our out day get has him his how man new now old see way
 who boy did its let put say she too use ago yet off own why try ask big end far few got lot may men met run
 saw set sit top win won yes bad red low hot due per via yrs mon tue wed thu fri sat sun jan feb mar apr jun
@@ -158,6 +158,7 @@ def _tokens(text: str) -> list[_Token | None]:
         token = _Token(start, end, chars or written.upper(), spelled, word if not spelled and written.isalpha() else "")
         if (
             len(token.chars) > MAX_CHARS
+            or (chars is None and written.isalpha() and len(written) > 3)  # "double" before a word: double decker
             or (written.isdigit() and len(written) > 4)
             or ORDINAL.fullmatch(word)
             or _blocked(text, start, end)
