@@ -663,3 +663,49 @@ def digest(scheme: str, *, new_reports: int, held: int, pending: int, failed: in
         parts.append(f"{without_outcome} closed without an outcome")
     where = f" {url}" if url else ""
     return f"{scheme} daily: {'; '.join(parts)}.{where}"
+
+
+# --- number plates, to coordinators --------------------------------------------------------
+
+MAX_PLATE_SEGMENTS = 2  # the ceiling; with everyday street names each of these fits in one
+
+
+def _seen(street: str | None, ref: str, local_time: datetime, *, clock: bool = True) -> str:
+    where = f"on {street}" if street else "with no street"
+    return f"{where} ({ref}, {local_time:%d %b}" + (f" {local_time:%H:%M})" if clock else ")")
+
+
+def _clipped(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rstrip()
+
+
+def plate_on_two_streets(scheme: str, plate: str, new: tuple, earlier: tuple, url: str | None = None) -> str:
+    """To the coordinators of both streets when a plate turns up on a second one: `new` and `earlier` are
+    (street name, reference, local time). Long names are shortened before the message grows past its budget."""
+    street, ref, _ = new
+    other, other_ref, other_when = earlier
+    for limit, link in ((120, True), (120, False), (40, False), (20, False)):
+        text = (
+            f"{_clipped(scheme, limit)}: plate {plate} is in {ref} ({_clipped(street, limit)}) "
+            f"and {other_ref} ({_clipped(other, limit)}, {other_when:%d %b})." + (f" {url}" if url and link else "")
+        )
+        if segments.count(text) <= MAX_PLATE_SEGMENTS:
+            break
+    return text
+
+
+def watched_plate(scheme: str, plate: str, new: tuple, note: str, url: str | None = None, earlier: tuple | None = None) -> str:
+    """To the street's coordinators and the admins: a report names a plate on the watch list (with the note
+    it was added with, cut to fit, and the last other street it was seen on, if any)."""
+    street, ref, when = new
+    head = f"{_clipped(scheme, 40)}: WATCHED plate {plate} reported {_seen(_clipped(street or '', 40) or None, ref, when)}"
+    if earlier:
+        other, other_ref, other_when = earlier
+        head += f", also {_seen(_clipped(other, 40), other_ref, other_when, clock=False)}"
+    note = " ".join((note or "").split())
+    for tail in ([f" {url}"] if url else []) + [""]:
+        text = segments.fit(head + ". Note: ", note, tail, MAX_PLATE_SEGMENTS) if note else f"{head}.{tail}"
+        if segments.count(text) <= MAX_PLATE_SEGMENTS:
+            break
+    return text

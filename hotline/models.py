@@ -364,3 +364,26 @@ class JobRun(SQLModel, table=True):
     succeeded_at: datetime | None = _when(default=None)  # the end of the last run that raised nothing
     failures: int = 0  # runs in a row that raised; 0 after a good one
     error: str | None = Field(default=None, sa_type=Text)  # what the last failed run raised
+
+
+class Sighting(SQLModel, table=True):
+    """A number plate a report names, on one of the report's streets (no street: a stranger's report).
+    Criminal-offence data: only the plate, street and time, deleted with the report's text."""
+
+    __table_args__ = (Index("ix_sighting_plate_seen", "plate", "seen_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = _fk("report.id")
+    street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
+    plate: str = Field(sa_type=String(8))  # normalised: AB12CDE
+    seen_at: datetime = _when(index=True)  # the report's time
+
+
+class WatchedPlate(SQLModel, table=True):
+    """A plate coordinators asked to hear about: any report naming it is texted to them at once."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    plate: str = Field(sa_column=Column(String(8), nullable=False, unique=True))  # normalised
+    note: str = Field(default="", sa_type=Text)
+    added_by: int | None = _fk("coordinator.id", nullable=True, ondelete="SET NULL", index=False)
+    added_at: datetime = _when(default_factory=utcnow)

@@ -25,3 +25,11 @@ def test_webhook_benchmark_smoke_run(capsys):
 def test_fanout_benchmark_smoke_run(capsys):
     assert fanout.main(["--smoke"]) == 0  # non-zero: a duplicate, or more than the rate in some second
     assert "| 60 | 50 |" in capsys.readouterr().out
+
+
+def test_plates_benchmark_smoke_run(capsys):
+    from bench import plates
+
+    assert plates.main(["--smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1,600 characters |" in out and "| without plates |" in out

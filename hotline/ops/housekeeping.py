@@ -3,8 +3,9 @@ numbers, forgetting what finished calls left behind and status callbacks that ne
 
 Sightings are criminal-offence data under UK GDPR. After HOTLINE_RETENTION_DAYS a report keeps its row
 (street, time, channel, state, delivery counts: the log's and the overview's numbers stay right) but
-loses what it said, its recording, its reporter's number and the alert bodies sent for it. A number that
-opted out and stayed out for ERASE_OPTED_OUT_AFTER is removed everywhere it was stored.
+loses what it said, its recording, its reporter's number, the alert bodies sent for it and the number plates
+it named (sightings). A number that opted out and stayed out for ERASE_OPTED_OUT_AFTER is removed everywhere
+it was stored, and the plates its reports named are forgotten with it.
 Each function changes rows set-wise and leaves the commit to its caller (the job).
 """
 
@@ -26,6 +27,7 @@ from hotline.models import (
     MembershipStatus,
     Report,
     ReportState,
+    Sighting,
     SimulatedMessage,
     UnmatchedStatus,
 )
@@ -70,14 +72,16 @@ def expire_unmatched_statuses(*, session: Session, now: datetime) -> int:
 
 
 def redact_old_reports(*, session: Session, config, now: datetime) -> dict:
-    """Blank what old reports said (text or transcript, recording, reporter's number, alert bodies); keep the rows."""
+    """Blank what old reports said (text or transcript, recording, reporter's number, alert bodies) and delete the
+    plates they named; keep the report rows."""
     cutoff = now - timedelta(days=config.retention_days)
     old = select(Report.id).where(Report.created_at < cutoff, Report.redacted_at.is_(None))
     ids = list(session.exec(old))
-    deliveries = 0
+    deliveries = sightings = 0
     for start in range(0, len(ids), 500):
         batch = ids[start : start + 500]
         deliveries += _run(session, update(Delivery).where(Delivery.report_id.in_(batch)).values(body=""))
+        sightings += _run(session, delete(Sighting).where(Sighting.report_id.in_(batch)))
         _run(
             session,
             # The recording itself is deleted at Twilio by the delete_recordings job, which then drops the link.
@@ -87,7 +91,7 @@ def redact_old_reports(*, session: Session, config, now: datetime) -> dict:
     # Which number texted what SID and what we answered: needed for Twilio's retries and the hourly reply caps,
     # not for months, and it holds numbers (strangers' too) that the reports above no longer show.
     events = _run(session, delete(InboundEvent).where(InboundEvent.created_at < cutoff))
-    return {"reports": len(ids), "deliveries": deliveries, "simulated": simulated, "events": events}
+    return {"reports": len(ids), "deliveries": deliveries, "sightings": sightings, "simulated": simulated, "events": events}
 
 
 def recordings_to_delete(*, session: Session, config, now: datetime, limit: int = 200) -> list[tuple[int, str]]:
@@ -113,7 +117,7 @@ def recording_deleted(*, session: Session, report_id: int, url: str) -> None:
 
 def erase_opted_out(*, session: Session, now: datetime) -> int:
     """Remove every trace of numbers opted out for ERASE_OPTED_OUT_AFTER: member, memberships, the number
-    on their reports and deliveries. The rows of reports and deliveries stay, as counts."""
+    on their reports and deliveries, the plates their reports named. The rows of reports and deliveries stay."""
     staff = select(Coordinator.phone).where(Coordinator.phone.is_not(None))  # their opt-out must outlive 30 days
     gone = list(
         session.exec(
@@ -131,6 +135,8 @@ def erase_opted_out(*, session: Session, now: datetime) -> int:
         )
         erased_deliveries = select(Delivery.id).where(Delivery.member_id.is_(None), Delivery.phone == ERASED_PHONE)
         _run(session, update(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(erased_deliveries)).values(error_message=None))
+        theirs = select(Report.id).where(or_(Report.member_id.in_(ids), Report.phone.in_(numbers)))
+        _run(session, delete(Sighting).where(Sighting.report_id.in_(theirs)))
         _run(
             session,
             update(Report).where(or_(Report.member_id.in_(ids), Report.phone.in_(numbers))).values(member_id=None, phone=None),

@@ -176,7 +176,7 @@ def _update(session: Session, config, sender: str, member: Member, incident, tex
         "over_day": lambda: messages.update_over_limit(ref, config.max_reports_per_day, "a day"),
         "duplicate": lambda: messages.update_duplicate(ref),
     }
-    return Reply(replies[outcome.kind](), queued=outcome.recipients)
+    return Reply(replies[outcome.kind](), queued=outcome.recipients + outcome.notified)
 
 
 def _join(session: Session, sender: str, argument: str, now: datetime) -> str:
@@ -228,4 +228,4 @@ def _report(session: Session, config, sender: str, member: Member | None, text: 
         ),
         "stranger": lambda: messages.logged_for_stranger(config.scheme_name),
     }
-    return Reply(replies[outcome.kind](), queued=outcome.recipients)
+    return Reply(replies[outcome.kind](), queued=outcome.recipients + outcome.notified)

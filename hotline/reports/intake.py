@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from hotline.db import utcnow
 from hotline.models import Channel, Incident, Member, MembershipStatus, Report, ReportKind, ReportState, ReportStreet, Street
-from hotline.reports import fanout
+from hotline.reports import fanout, sightings
 from hotline.residents import members
 from hotline.residents.streets import Scope
 
@@ -24,7 +24,8 @@ class Outcome:
 
     report: Report
     kind: str  # sent | held | over_hour | over_day | duplicate | pending | stranger
-    recipients: int = 0
+    recipients: int = 0  # neighbours it is sent to
+    notified: int = 0  # SMS to coordinators about the plates it names (cross-street, watch list)
 
 
 def _same_text(a: str | None, b: str | None) -> bool:
@@ -113,7 +114,8 @@ def submit(
         incident.last_activity_at = now
         session.add(incident)
     count = _broadcast(session, config, report, streets, now) if kind == "sent" else 0
-    return Outcome(report=report, kind=kind, recipients=count)
+    notified = sightings.record(session=session, config=config, report=report, streets=linked, alert=kind in ("sent", "held"), now=now)
+    return Outcome(report=report, kind=kind, recipients=count, notified=notified)
 
 
 def _broadcast(session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
@@ -138,17 +140,19 @@ def incident_streets(session: Session, incident: Incident) -> list[Street]:
 
 
 def release(*, session: Session, config, report: Report, text: str | None = None, now: datetime | None = None) -> int:
-    """A coordinator sends a held report (optionally with the text they typed for a recording)."""
+    """A coordinator sends a held report (optionally with the text they typed for a recording); returns the
+    neighbours it goes to. Plates the typed text names for the first time are remembered and texted about."""
     now = now or utcnow()
     if report.state != ReportState.HELD:
         return 0
-    if text:
-        report.text = text[:MAX_TEXT]
-    report.state, report.decided_at = ReportState.SENT, now
-    session.add(report)
     streets = list(
         session.exec(select(Street).join(ReportStreet, ReportStreet.street_id == Street.id).where(ReportStreet.report_id == report.id))
     )
+    if text and text[:MAX_TEXT] != report.text:
+        report.text = text[:MAX_TEXT]
+        sightings.revise(session=session, config=config, report=report, streets=streets, now=now)
+    report.state, report.decided_at = ReportState.SENT, now
+    session.add(report)
     if report.incident_id is not None:  # a held update: its incident is alive again
         incident = session.get(Incident, report.incident_id)
         if incident is not None:

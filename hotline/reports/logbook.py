@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Iterator
 
-from sqlalchemy import case, exists, func, true, tuple_
+from sqlalchemy import case, exists, func, or_, true, tuple_
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, select
 
 from hotline import phones
-from hotline.models import Coordinator, Delivery, DeliveryState, Incident, Report, ReportKind, ReportStreet, Street
+from hotline.models import Coordinator, Delivery, DeliveryState, Incident, Report, ReportKind, ReportStreet, Sighting, Street
+from hotline.reports import plates
 from hotline.residents.streets import Scope
 
 PAGE_SIZE = 50
@@ -92,7 +93,7 @@ def _filtered(query, wanted: LogFilter, scope: Scope, zone):
         conditions.append(Report.created_at >= _local_bound(wanted.since, zone, end=False))
     if wanted.until:
         conditions.append(Report.created_at < _local_bound(wanted.until, zone, end=True))
-    words = [Report.text.icontains(word, autoescape=True) for word in wanted.words.split()]
+    words = _word_conditions(wanted.words)
     if words and (wanted.street_id is not None or not scope.everything):
         # A street is the selective condition, but PostgreSQL would match the words (lower() on every row) across the
         # whole date range first and join the street after. Choose the street's reports in a subquery the planner
@@ -100,6 +101,18 @@ def _filtered(query, wanted: LogFilter, scope: Scope, zone):
         candidates = select(Report.id).where(*conditions).offset(0)
         return query.where(Report.id.in_(candidates), *words)
     return query.where(*conditions, *words)
+
+
+def _word_conditions(words: str) -> list:
+    """Each word must be in the text; a plate in the search (AB12CDE, ab12 cde, a b 12 c d e) matches the reports
+    that named it, however they spelled it, or that have it as typed."""
+    conditions, rest = [], words
+    for found in reversed(plates.spans(words)):
+        as_typed = words[found.start : found.end]
+        named = exists().where(Sighting.report_id == Report.id, Sighting.plate == found.plate)
+        conditions.append(or_(named, Report.text.icontains(as_typed, autoescape=True)))
+        rest = rest[: found.start] + " " + rest[found.end :]
+    return conditions + [Report.text.icontains(word, autoescape=True) for word in rest.split()]
 
 
 def count(session: Session, wanted: LogFilter, scope: Scope, zone) -> int:

@@ -143,7 +143,7 @@ def _after_report(step: Step, outcome: intake.Outcome, incident: Incident | None
     }.get(outcome.kind, messages.voice_logged_for_coordinators)()
     step.refresh()
     turn = home(step, before=[said, messages.voice_anything_else()])
-    turn.queued = outcome.recipients
+    turn.queued = outcome.recipients + outcome.notified
     return turn
 
 

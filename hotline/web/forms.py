@@ -144,3 +144,8 @@ class AllClearForm(FlaskForm):
 class OutcomeForm(FlaskForm):
     outcome = SelectField("Outcome", choices=choices(OUTCOME_CHOICES), validators=[DataRequired()])
     note = TextAreaField("Note for the reporter (e.g. a crime reference)", validators=[Optional(), Length(max=300)])
+
+
+class WatchForm(FlaskForm):
+    plate = StringField("Number plate", validators=[DataRequired(), Length(max=20)])
+    note = StringField("Note (what to look out for; every coordinator sees it)", validators=[Optional(), Length(max=200)])

@@ -17,7 +17,7 @@ from hotline.delivery import attempts
 from hotline.delivery.retry import ERROR_WORDS
 from hotline.hardening import row_id
 from hotline.models import Coordinator, Incident, Report, ReportState
-from hotline.reports import intake, logbook
+from hotline.reports import intake, logbook, plates
 from hotline.web.access import db, login_required, visible_street
 from hotline.web.blueprint import bp
 from hotline.web.forms import AllClearForm, HeldForm, OutcomeForm
@@ -140,12 +140,14 @@ def report(report_id: int):
     lines = {d.id: attempt_line(tries.get(d.id, []), zone) for d in deliveries}
     incident = db().get(Incident, found.incident_id) if found.incident_id else None
     opening = db().get(Report, incident.report_id) if incident else None
+    pieces = plates.pieces(found.text)
     return render_template(
         "web/report.html", entry=entry, report=found, deliveries=deliveries, labels=STATE_LABELS,
         form=HeldForm(), back=url_for("web.log"), incident=incident, opening=opening,
         timeline=logbook.timeline(db(), incident) if incident else [], clear_form=AllClearForm(), outcome_form=OutcomeForm(),
         outcome_words=messages.OUTCOME_WORDS, coordinators=_emails(incident),
         check_on_me=_check_on_me(found), attempt_lines=lines,
+        pieces=pieces, plates_named=list(dict.fromkeys(p for _, p in pieces if p)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
 from hotline.db import utcnow
 from hotline.delivery import reconcile

@@ -160,7 +160,7 @@ def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, 
     new = _report(session, rt, NUMBERS[1], "bike taken from shed", now=NOON - timedelta(days=179))
 
     summary = jobs.retention(rt, now=NOON)
-    assert summary == {"reports": 1, "deliveries": 2, "simulated": 1, "events": 0}
+    assert summary == {"reports": 1, "deliveries": 2, "sightings": 0, "simulated": 1, "events": 0}
     session.expire_all()
     old, new = session.get(Report, old.id), session.get(Report, new.id)
     assert (old.text, old.phone, old.member_id, old.redacted_at) == (None, None, None, NOON)
@@ -172,7 +172,7 @@ def test_retention_blanks_old_reports_and_their_alerts_but_keeps_the_counts(rt, 
     assert old_bodies == ["", ""]
     assert new.text == "bike taken from shed" and new.redacted_at is None
     assert all("bike taken" in b for b in session.exec(select(Delivery.body).where(Delivery.report_id == new.id)))
-    assert jobs.retention(rt, now=NOON) == {"reports": 0, "deliveries": 0, "simulated": 0, "events": 0}
+    assert jobs.retention(rt, now=NOON) == {"reports": 0, "deliveries": 0, "sightings": 0, "simulated": 0, "events": 0}
 
 
 def test_retention_follows_the_configured_days(tmp_path):

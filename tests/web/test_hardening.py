@@ -13,7 +13,7 @@ from werkzeug.routing import IntegerConverter
 
 from hotline.coordination import announcements
 from hotline.db import utcnow
-from hotline.models import Delivery, Member, Membership, Report, ReportState, SimulatedPhone
+from hotline.models import Delivery, Member, Membership, Report, ReportState, SimulatedPhone, WatchedPlate
 from hotline.web.access import CSP as WEB_CSP
 from tests.conftest import NUMBERS
 from tests.web.conftest import text_in
@@ -57,12 +57,16 @@ def things(rt, session, scheme):
     phone = SimulatedPhone(number=NUMBERS[90], label="test")
     session.add(phone)
     session.commit()
+    text_in(rt, NUMBERS[12], "van LB07 SXR by the garages")  # a plate seen on Beehive Lane only
+    watched = WatchedPlate(plate="WR61KZT", note="beehive's", added_by=scheme["people"]["beehive"].id)
+    session.add(watched)
+    session.commit()
     delivery = session.exec(select(Delivery).where(Delivery.report_id == report.id)).first()
     return {
         "report_id": held.id, "membership_id": pending.id, "member_id": pending.member_id, "street_id": beehive.id,
         "announcement_id": news.id, "person_id": scheme["people"]["beehive"].id, "decision": "approve",
         "phone_id": phone.id, "sid": "CA" + "0" * 32, "delivery_id": delivery.id, "state": "home", "filename": "web.js",
-        "sent_report_id": report.id,
+        "sent_report_id": report.id, "plate": "LB07SXR", "entry_id": watched.id,
     }
 
 

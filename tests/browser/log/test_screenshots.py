@@ -18,7 +18,7 @@ from tests.browser.log.conftest import login
 from tests.conftest import NUMBERS
 from tests.web.conftest import make_coordinator
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 STREETS = ["Clayhall Avenue", "Beehive Lane", "Redbridge Lane East", "Woodford Avenue", "Ethelbert Gardens", "Roding Lane South"]
 SIGHTINGS = [
     "two lads trying car door handles, one in a red hoodie, heading towards the park",
