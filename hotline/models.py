@@ -239,6 +239,17 @@ class DeliveryAttempt(SQLModel, table=True):
     updated_at: datetime = _when(default_factory=utcnow)
 
 
+class NumberReveal(SQLModel, table=True):
+    """A coordinator was shown a whole number (a member's, or an alert's recipient's): who, whose, when.
+    Residents trust that their number is not passed around; admins can see every reveal."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    coordinator_id: int | None = _fk("coordinator.id", nullable=True, ondelete="SET NULL")
+    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
+    delivery_id: int | None = _fk("delivery.id", nullable=True, ondelete="SET NULL", index=False)
+    at: datetime = _when(default_factory=utcnow, index=True)
+
+
 class Escalation(SQLModel, table=True):
     """One SMS to one coordinator about an item nobody handled in time (a held report, a JOIN): kept so each
     coordinator hears about each item once."""

@@ -3,13 +3,16 @@ with a preview, a per-row error report, and nothing imported while any row is ba
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, render_template, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, url_for
+from sqlmodel import select
 
+from hotline import phones
 from hotline.coordination import accounts
-from hotline.models import AlertChannel, Member, Street
+from hotline.db import utcnow
+from hotline.models import AlertChannel, Coordinator, Member, NumberReveal, Street
 from hotline.residents import csv_import
 from hotline.residents import members as member_book
-from hotline.web.access import db, login_required, visible_membership, visible_street
+from hotline.web.access import admin_required, db, login_required, visible_membership, visible_street
 from hotline.web.blueprint import bp
 from hotline.web.forms import (
     AlertsForm,
@@ -37,12 +40,41 @@ def _move_form() -> MoveForm:
 @bp.get("/members/<int:member_id>")
 @login_required
 def member(member_id: int):
-    found = _visible_member(member_id)
+    return _member_page(_visible_member(member_id))
+
+
+def _member_page(found: Member, revealed: str | None = None):
     rows = [(m, s) for m, s in member_book.memberships(db(), found) if g.scope.allows(s.id)]
     alerts = AlertsForm(formdata=None, alerts=found.alerts)
     check = CheckOnMeForm(formdata=None, check_on_me=found.check_on_me)
     targets = accounts.visible_streets(db(), g.scope)
-    return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, check_form=check, targets=targets)
+    return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, check_form=check,
+                           targets=targets, revealed=revealed)
+
+
+@bp.post("/members/<int:member_id>/reveal")
+@login_required
+def reveal_number(member_id: int):
+    """Show the whole number (to ring them, say), once, in this response only; recorded for the admins."""
+    found = _visible_member(member_id)
+    db().add(NumberReveal(coordinator_id=g.coordinator.id, member_id=found.id, at=utcnow()))
+    db().commit()
+    response = make_response(_member_page(found, revealed=phones.national(found.phone)))
+    response.headers["Cache-Control"] = "no-store"  # the number must not stay in a cache
+    return response
+
+
+@bp.get("/reveals")
+@admin_required
+def reveals():
+    """Who was shown which member's number, when: newest first."""
+    rows = db().exec(
+        select(NumberReveal, Coordinator.email, Member)
+        .join(Coordinator, Coordinator.id == NumberReveal.coordinator_id, isouter=True)
+        .join(Member, Member.id == NumberReveal.member_id, isouter=True)
+        .order_by(NumberReveal.at.desc(), NumberReveal.id.desc()).limit(500)
+    ).all()
+    return render_template("web/reveals.html", rows=rows)
 
 
 @bp.post("/members/<int:member_id>/alerts")

@@ -224,3 +224,66 @@ def test_joins_wait_for_the_morning_but_held_reports_never_wait(tmp_path, twilio
         assert jobs.escalate(rt, now=night.replace(hour=7, minute=5) + timedelta(days=1)) == {"texts": 1}  # the JOIN, in the morning
         assert "to join Clayhall Avenue" in texts_to(session, STREET_PHONE)[1]
     rt.engine.dispose()
+
+
+# --- revealing a number, and restarts ---------------------------------------------------------------
+
+
+def test_show_number_reveals_it_once_and_records_who_saw_whose_number_for_the_admins(sim_app, session):
+    from hotline.models import NumberReveal, Street
+    from tests.web.conftest import Web, make_coordinator
+
+    street = add_street(session, "Clayhall Avenue", 101)
+    beehive = add_street(session, "Beehive Lane", 102)
+    add_members(session, street, NUMBERS[:2])
+    add_members(session, beehive, NUMBERS[10:11])
+    make_coordinator(session, "clay@example.org", streets=[session.get(Street, street.id)])
+    make_coordinator(session, "admin@example.org", admin=True)
+    clay = Web(sim_app)
+    clay.login("clay@example.org")
+    member = members.find(session, NUMBERS[1])
+    national = "07911 100101"
+    assert national not in clay.get(f"/members/{member.id}").get_data(as_text=True)
+    shown = clay.post(f"/members/{member.id}/reveal")
+    assert shown.status_code == 200 and national in shown.get_data(as_text=True)
+    assert shown.headers["Cache-Control"] == "no-store"
+    assert national not in clay.get(f"/members/{member.id}").get_data(as_text=True)  # shown once, not kept on the page
+    other = members.find(session, NUMBERS[10])
+    assert clay.post(f"/members/{other.id}/reveal").status_code == 404  # another street's member
+    assert clay.post(f"/members/{member.id}/reveal", csrf=False).status_code == 400
+    session.expire_all()
+    (reveal,) = session.exec(select(NumberReveal)).all()
+    assert reveal.member_id == member.id and reveal.coordinator_id is not None
+    assert clay.get("/reveals").status_code in (302, 403, 404)  # admins only
+    admin = Web(sim_app)
+    admin.login("admin@example.org")
+    listing = admin.get("/reveals").get_data(as_text=True)
+    assert "clay@example.org" in listing and "07911 1•• •01" in listing and national not in listing
+
+
+def test_a_restart_between_runs_sends_no_escalation_twice(tmp_path, twilio_api):
+    """The record of who was told is in the database, committed with the SMS: a new process knows it."""
+    from hotline import create_app
+    from tests.conftest import _database_url
+
+    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET)
+    rt = app.extensions["hotline"]
+    with Session(rt.engine) as session:
+        clayhall = add_street(session, "Clayhall Avenue", 101, moderated=True)
+        add_members(session, clayhall, NUMBERS[:2])
+        person = Coordinator(email="clay@example.org", password_hash="x", phone=STREET_PHONE)
+        session.add(person)
+        session.flush()
+        session.add(CoordinatorStreet(coordinator_id=person.id, street_id=clayhall.id))
+        session.commit()
+    from tests.conftest import SignedClient
+
+    SignedClient(app).sms(NUMBERS[0], "man photographing the houses")
+    later = utcnow() + timedelta(minutes=rt.config.escalate_minutes + 1)
+    assert jobs.escalate(rt, now=later) == {"texts": 1}
+    rt.engine.dispose()
+    restarted = create_app({"testing": True}, instance_path=tmp_path / "instance",
+                           environ={"HOTLINE_DATABASE_URL": _database_url(tmp_path), "HOTLINE_SECRET_KEY": "s", **NEVER_QUIET})
+    again = restarted.extensions["hotline"]
+    assert jobs.escalate(again, now=later + timedelta(minutes=1)) == {"texts": 0}
+    again.engine.dispose()
