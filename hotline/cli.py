@@ -7,16 +7,16 @@ import sys
 from pathlib import Path
 
 import click
-from sqlmodel import Session, func, select
 
-from hotline import create_app, phones
 from hotline.cli_db import db
-from hotline.db import session_scope
-from hotline.models import AlertChannel, Coordinator, CoordinatorStreet, Membership, MembershipStatus, Street
-from hotline.residents import csv_import, members, streets
+
+# Commands import what they use when they run: `hotline --help` (and every command) then pays for Flask and
+# the database layer once, not for every room of the app as well.
 
 
 def _app():
+    from hotline import create_app
+    
     try:
         return create_app()
     except ValueError as exc:  # ConfigError
@@ -146,6 +146,7 @@ def demo():
 
 
 def _seed_demo(app) -> str:
+    from hotline.db import session_scope
     from hotline.simulator import demo as demo_scheme
 
     if not app.extensions["hotline"].config.simulator:
@@ -168,6 +169,11 @@ def street():
 @click.option("--open", "is_open", is_flag=True, help="JOINs are active at once, no approval")
 @click.option("--moderated", is_flag=True, help="reports wait for a coordinator")
 def street_add(name, code, aliases, postcodes, is_open, moderated):
+    from sqlmodel import func, select
+    
+    from hotline.db import session_scope
+    from hotline.models import Street
+    
     app = _app()
     with session_scope(runtime_engine(app)) as session:
         if session.exec(select(Street).where(Street.name == name.strip())).first():
@@ -183,6 +189,10 @@ def street_add(name, code, aliases, postcodes, is_open, moderated):
 
 @street.command("list")
 def street_list():
+    from sqlmodel import Session, func, select
+    
+    from hotline.models import Membership, MembershipStatus, Street
+    
     app = _app()
     with Session(runtime_engine(app)) as session:
         for s in session.exec(select(Street).order_by(Street.name)):
@@ -204,6 +214,11 @@ def member():
 @click.option("--call", is_flag=True, help="alerts by phone call instead of SMS")
 @click.option("--active", is_flag=True, help="active at once, no approval")
 def member_add(phone, street_name, call, active):
+    from hotline import phones
+    from hotline.db import session_scope
+    from hotline.models import AlertChannel
+    from hotline.residents import members
+    
     app = _app()
     try:
         e164 = phones.parse(phone)
@@ -219,6 +234,9 @@ def member_add(phone, street_name, call, active):
 @member.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def member_import(file):
+    from hotline.db import session_scope
+    from hotline.residents import csv_import
+    
     app = _app()
     with open(file, encoding="utf-8-sig", newline="") as handle:
         text = handle.read()
@@ -244,7 +262,12 @@ def coordinator():
 @click.option("--phone")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 def coordinator_add(email, admin, street_names, phone, password_stdin):
+    from sqlmodel import select
     from werkzeug.security import generate_password_hash
+
+    from hotline import phones
+    from hotline.db import session_scope
+    from hotline.models import Coordinator, CoordinatorStreet
 
     app = _app()
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -273,7 +296,9 @@ def runtime_engine(app):
     return app.extensions["hotline"].engine
 
 
-def _street(session, name: str) -> Street:
+def _street(session, name: str):
+    from hotline.residents import streets
+
     try:
         return streets.find(session, name)
     except (streets.StreetNotFound, streets.AmbiguousStreet) as exc:
