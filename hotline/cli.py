@@ -26,10 +26,12 @@ def _app():
 def _start_dispatcher(app):
     from hotline.delivery.calls import check_caller
     from hotline.delivery.outbox import Dispatcher
+    from hotline.delivery.wake import Listener
 
     rt = app.extensions["hotline"]
     check_caller(rt.carrier)  # a scheme that cannot ring its landlines hears it now, not call by call
     rt.dispatcher = Dispatcher(engine=rt.engine, carrier=rt.carrier, config=rt.config).start()
+    Listener(rt.engine, rt.dispatcher.wake).start()  # PostgreSQL: `hotline web` NOTIFYs when it writes deliveries
     return rt.dispatcher
 
 

@@ -75,7 +75,7 @@ class Config:
     sms_validity_seconds: int = 3600
     max_send_attempts: int = 6
     dispatch_lease_seconds: float = 30
-    dispatch_poll_seconds: float = 0.1  # a separate worker learns of new deliveries this quickly
+    dispatch_poll_seconds: float = 1.0  # the dispatcher's safety-net poll; new deliveries wake it (delivery/wake.py)
     rest_timeout_seconds: float = 10.0
     retry_base_seconds: float = 5.0
     testing: bool = False
@@ -191,6 +191,7 @@ def load(instance_path: Path, overrides: dict | None = None, environ: dict | Non
         dispatch_lease_seconds=_number(env, "HOTLINE_DISPATCH_LEASE", "30"),
         rest_timeout_seconds=_number(env, "HOTLINE_REST_TIMEOUT", "10"),
         retry_base_seconds=_number(env, "HOTLINE_RETRY_BASE", "5"),
+        dispatch_poll_seconds=_number(env, "HOTLINE_DISPATCH_POLL", "1"),
     )
     if not config.simulator and not (config.from_number or config.messaging_service_sid):
         raise ConfigError("with Twilio credentials, set HOTLINE_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")

@@ -219,6 +219,7 @@ class Delivery(SQLModel, table=True):
     created_at: datetime = _when(default_factory=utcnow)
     updated_at: datetime = _when(default_factory=utcnow)
     sent_at: datetime | None = _when(default=None)
+    reconciled_at: datetime | None = _when(default=None)  # last asked of Twilio because its final callback never came
     acknowledged_at: datetime | None = _when(default=None)  # the member said they saw or heard it
     acknowledged_by: str | None = Field(default=None, sa_type=String(8))  # sms (OK, SEEN …) | call (pressed 1)
 

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy.engine import Engine
 
 from hotline.config import Config
+from hotline.delivery import wake
 from hotline.delivery.carrier.base import Carrier
 
 
@@ -19,9 +20,11 @@ class Runtime:
     dispatcher: object | None = None  # an outbox.Dispatcher when this process also sends
 
     def outbox_changed(self) -> None:
-        """New deliveries were committed: wake an in-process dispatcher instead of waiting for its poll."""
+        """New deliveries were committed: wake an in-process dispatcher, or a worker listening on PostgreSQL."""
         if self.dispatcher is not None:
             self.dispatcher.wake()
+        else:
+            wake.notify(self.engine)
 
 
 def current() -> Runtime:

@@ -33,3 +33,11 @@ def test_plates_benchmark_smoke_run(capsys):
     assert plates.main(["--smoke"]) == 0
     out = capsys.readouterr().out
     assert "| 1,600 characters |" in out and "| without plates |" in out
+
+
+def test_idle_and_start_up_benchmark_smoke_run(capsys):
+    from bench import idle
+
+    assert idle.main(["--smoke"]) == 0
+    table = capsys.readouterr().out
+    assert "`hotline serve` idle" in table and "`hotline --help`" in table

@@ -83,6 +83,8 @@ def _decide(session: Session, config, scope: Scope, who: str, *, approve: bool, 
         .order_by(Street.name)
     )
     waiting = [(m, s) for m, s in session.exec(query) if scope.allows(s.id)]
+    if re.fullmatch(r"[Jj]\d{1,9}", who):  # J17 names one request: only that one is decided
+        waiting = [(m, s) for m, s in waiting if m.id == int(who[1:])]
     if not waiting:
         return Command(messages.coordinator_nothing_pending(label))
     names = [s.name for _, s in waiting]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 
 from hotline import messages, phones
 from hotline.models import (
@@ -78,6 +78,17 @@ def _tell_once(session: Session, kind: str, item_id: int, people: list[Coordinat
     return written
 
 
+def _first_told(session: Session, kind: str, item_id: int) -> datetime | None:
+    return session.exec(select(func.min(Escalation.sent_at)).where(Escalation.kind == kind, Escalation.item_id == item_id)).one()
+
+
+def _admins_due(session: Session, kind: str, item_id: int, wait: timedelta, now: datetime) -> bool:
+    """The admins hear the same time again after the street's coordinators were first told (not after the
+    item first waited: a JOIN held by quiet hours must not reach both at once in the morning)."""
+    first = _first_told(session, kind, item_id)
+    return first is not None and first <= now - wait
+
+
 def escalate(*, session: Session, config, now: datetime) -> int:
     """Text whoever is next in line about held reports and JOINs waiting too long. Returns the SMS written."""
     wait = timedelta(minutes=config.escalate_minutes)
@@ -87,7 +98,8 @@ def escalate(*, session: Session, config, now: datetime) -> int:
         waited = int((now - report.created_at).total_seconds() // 60)
         body = messages.escalation_held(report.ref, [s.name for s in streets], waited, report.text)
         written += _tell_once(session, "report", report.id, street_coordinators(session, [s.id for s in streets]), 1, body, now)
-        if report.created_at <= now - 2 * wait:
+        session.flush()
+        if _admins_due(session, "report", report.id, wait, now) or not street_coordinators(session, [s.id for s in streets]):
             written += _tell_once(session, "report", report.id, admins(session), 2, body, now)
     if config.quiet_hours.contains(now.astimezone(config.timezone).time()):
         return written  # JOINs wait for the morning; a sighting held for a decision does not
@@ -100,7 +112,8 @@ def escalate(*, session: Session, config, now: datetime) -> int:
         waited = int((now - membership.joined_at).total_seconds() // 60)
         body = messages.escalation_join(f"J{membership.id}", street.name, who, waited)
         written += _tell_once(session, "join", membership.id, street_coordinators(session, [street.id]), 1, body, now)
-        if membership.joined_at <= now - 2 * wait:
+        session.flush()
+        if _admins_due(session, "join", membership.id, wait, now) or not street_coordinators(session, [street.id]):
             written += _tell_once(session, "join", membership.id, admins(session), 2, body, now)
     return written
 
@@ -122,7 +135,9 @@ def check_on_me(*, session: Session, config, now: datetime) -> int:
     due = session.exec(
         select(Report).where(
             Report.urgent == True, Report.state == ReportState.SENT.value, Report.checked_at.is_(None),  # noqa: E712
-            Report.created_at <= now - timedelta(minutes=config.check_minutes), Report.created_at >= now - CHECK_LOOKBACK,
+            # from when it went out: a report held first went out when a coordinator released it
+            func.coalesce(Report.decided_at, Report.created_at) <= now - timedelta(minutes=config.check_minutes),
+            Report.created_at >= now - CHECK_LOOKBACK,
         )
     )
     written = 0

@@ -14,7 +14,7 @@ from hotline import messages, phones
 from hotline.db import utcnow
 from hotline.delivery.carrier.base import CarrierError
 from hotline.delivery.quiet_hours import call_release_time
-from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, Report, Street
+from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Incident, Member, Report, ReportKind, Street
 from hotline.residents import members
 from hotline.voice.spoken import VOICE, Prompt, Turn, render, speakable
 
@@ -134,13 +134,34 @@ def _report_and_street(session: Session, delivery: Delivery) -> tuple[Report | N
     return report, street
 
 
+def _bodies(session: Session, config, report: Report, street: Street) -> tuple[str, str]:
+    """(text, words for a call) of a report's alert as its kind has them: an alert, an update, an all-clear."""
+    local = report.created_at.astimezone(config.timezone)
+    text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
+    incident = session.get(Incident, report.incident_id) if report.incident_id else None
+    ref = incident.ref if incident else report.ref
+    if report.kind == ReportKind.UPDATE:
+        return (messages.update_alert(ref, local, text, urgent=report.urgent),
+                messages.update_call(config.scheme_name, street.name, local, text))
+    if report.kind == ReportKind.ALL_CLEAR:
+        opening = session.get(Report, incident.report_id) if incident else report
+        alert_time = opening.created_at.astimezone(config.timezone)
+        return messages.all_clear(ref, report.text), messages.all_clear_call(config.scheme_name, street.name, alert_time, report.text)
+    return (messages.broadcast(street.name, ref, local, text, urgent=report.urgent),
+            messages.alert_call(config.scheme_name, street.name, local, text))
+
+
 def convert_to_call(session: Session, config, delivery: Delivery) -> None:
-    """Twilio said the number is not a mobile: the same alert goes out again, as a call (after quiet hours)."""
+    """Twilio said the number is not a mobile: the same alert goes out again, as a call (after quiet hours).
+    A non-urgent update is not worth a call (calls stay rare): it is cancelled, and heard on the menu."""
     report, street = _report_and_street(session, delivery)
+    if report is not None and report.kind == ReportKind.UPDATE and not report.urgent:
+        delivery.state, delivery.lease_until, delivery.sid, delivery.needs_lookup = DeliveryState.CANCELLED, None, None, False
+        delivery.error_message, delivery.updated_at = "not a mobile: a call member hears updates on the phone menu", utcnow()
+        session.add(delivery)
+        return
     if report is not None and street is not None:
-        local = report.created_at.astimezone(config.timezone)
-        text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
-        delivery.body = messages.alert_call(config.scheme_name, street.name, local, text)
+        delivery.body = _bodies(session, config, report, street)[1]
     delivery.channel = Channel.CALL
     delivery.state, delivery.lease_until, delivery.attempts = DeliveryState.QUEUED, None, 0
     # A new message: the SMS's SID and look-up are not the call's. A late callback for the SMS ("failed")
@@ -155,9 +176,7 @@ def convert_to_sms(session: Session, config, delivery: Delivery) -> None:
     """A member stopped alert calls from a mobile: alerts still waiting to ring go out as texts, now."""
     report, street = _report_and_street(session, delivery)
     if report is not None and street is not None:
-        local = report.created_at.astimezone(config.timezone)
-        text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
-        delivery.body = messages.broadcast(street.name, report.ref, local, text, urgent=report.urgent)
+        delivery.body = _bodies(session, config, report, street)[0]
     delivery.channel, delivery.attempts = Channel.SMS, 0
     delivery.sid, delivery.needs_lookup = None, False  # as in convert_to_call: a new message
     delivery.next_attempt_at = delivery.updated_at = utcnow()

@@ -21,7 +21,7 @@ from hotline.db import utcnow
 from hotline.delivery import attempts, calls, receipts
 from hotline.delivery.carrier.base import Accepted, Carrier, CarrierError, Rejected, Throttled, Uncertain
 from hotline.delivery.retry import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, backoff
-from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member
+from hotline.models import AlertChannel, Channel, Delivery, DeliveryAttempt, DeliveryState, Member
 from hotline.reports import fanout
 from hotline.residents import members
 
@@ -145,7 +145,7 @@ def _send_one(engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer |
         if delivery.attempts > config.max_send_attempts:  # reclaimed after lease upon lease: its sender died each time
             _finish(session, delivery, DeliveryState.FAILED, f"gave up after {delivery.attempts - 1} attempts that never finished")
             return "failed"
-        others = _sids_of_other_calls(session, delivery) if delivery.needs_lookup and delivery.channel == Channel.CALL else set()
+        others = _known_sids(session, delivery) if delivery.needs_lookup else set()
     callback = f"{config.public_url}/twilio/status" if config.public_url else None
     hold = config.dispatch_lease_seconds + config.rest_timeout_seconds
 
@@ -164,16 +164,21 @@ def _send_one(engine, carrier: Carrier, config, delivery_id: int, pacer: Pacer |
         with Session(engine, expire_on_commit=False) as session:
             return _record_failure(session, config, session.get(Delivery, delivery_id), exc)
     with Session(engine, expire_on_commit=False) as session:
-        return _record_accepted(session, session.get(Delivery, delivery_id), accepted)
+        return _record_accepted(session, session.get(Delivery, delivery_id), accepted, config)
 
 
-def _sids_of_other_calls(session: Session, delivery: Delivery) -> set[str]:
-    """Calls to this number already recorded for other deliveries: a look-up must never adopt one of them."""
-    return set(
-        session.exec(
-            select(Delivery.sid).where(Delivery.phone == delivery.phone, Delivery.id != delivery.id, Delivery.sid.is_not(None))
-        )
+def _known_sids(session: Session, delivery: Delivery) -> set[str]:
+    """Messages and calls to this number we already know: other deliveries' and every earlier try's, this
+    delivery's own included (an undelivered first send, a call nobody answered). A look-up after an uncertain
+    send must find only the message that send may have made, never one of these."""
+    current = session.exec(
+        select(Delivery.sid).where(Delivery.phone == delivery.phone, Delivery.id != delivery.id, Delivery.sid.is_not(None))
     )
+    tries = session.exec(
+        select(DeliveryAttempt.sid).join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+        .where(Delivery.phone == delivery.phone, DeliveryAttempt.sid.is_not(None))
+    )
+    return set(current) | set(tries)
 
 
 class LostClaim(Exception):
@@ -197,7 +202,7 @@ def _still_ours(engine, delivery: Delivery, seconds: float) -> None:
 def _lookup(carrier: Carrier, delivery: Delivery, others: set[str]) -> Accepted | None:
     if delivery.channel == Channel.CALL:
         return carrier.find_call(to=delivery.phone, since=delivery.created_at, exclude=frozenset(others))
-    return carrier.find_sms(to=delivery.phone, body=delivery.body, since=delivery.created_at)
+    return carrier.find_sms(to=delivery.phone, body=delivery.body, since=delivery.created_at, exclude=frozenset(others))
 
 
 def _send(carrier: Carrier, delivery: Delivery, callback: str | None, config, pace) -> Accepted:
@@ -217,14 +222,14 @@ def _finish(session: Session, delivery: Delivery, state: DeliveryState, error: s
     session.commit()
 
 
-def _record_accepted(session: Session, delivery: Delivery, accepted: Accepted) -> str:
+def _record_accepted(session: Session, delivery: Delivery, accepted: Accepted, config=None) -> str:
     delivery.sid = accepted.sid
     delivery.state = DeliveryState.CALLING if delivery.channel == Channel.CALL else DeliveryState.ACCEPTED
     delivery.needs_lookup, delivery.sent_at = False, utcnow()
     delivery.error_code = delivery.error_message = None
     attempts.record(session, delivery, delivery.state, at=delivery.sent_at, sid=accepted.sid)
     session.flush()
-    receipts.apply_early(session, delivery)  # a callback may have beaten this commit
+    receipts.apply_early(session, delivery, config)  # a callback may have beaten this commit
     _finish(session, delivery, DeliveryState(delivery.state))
     return "accepted"
 

@@ -65,14 +65,16 @@ def apply(session: Session, *, sid: str, status: str, error_code: int | None, ma
     return True
 
 
-def apply_early(session: Session, delivery: Delivery) -> None:
-    """Called when a SID is recorded: apply a callback that arrived before it."""
+def apply_early(session: Session, delivery: Delivery, config=None) -> None:
+    """Called when a SID is recorded: apply a callback that arrived before it (with the config, so a busy or
+    unanswered call is rung again outside quiet hours, as for any callback)."""
     early = session.get(UnmatchedStatus, delivery.sid)
     if early is not None:
         new = state_for(delivery.channel, early.status)
         if new is not None:
             attempts.advance(session, delivery.sid, new, early.error_code, at=utcnow())
-        _advance(session, delivery, early.status, early.error_code, max_attempts=0, config=None)
+        max_attempts = config.max_send_attempts if config is not None else 0
+        _advance(session, delivery, early.status, early.error_code, max_attempts=max_attempts, config=config)
         session.delete(early)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
 from hotline.db import session_scope
@@ -20,6 +20,7 @@ from hotline.models import Channel, Delivery, DeliveryState
 # and a machine takes the message (a call's own limit is four hours, but an alert call lasts a few minutes).
 OVERDUE = {Channel.SMS: timedelta(minutes=15), Channel.CALL: timedelta(minutes=30)}
 LOOK_BACK = timedelta(days=3)  # older than this, Twilio's answer no longer matters to anyone
+ASK_AGAIN = timedelta(hours=6)  # a delivery asked about and still not final is asked again after this
 
 
 def overdue(session: Session, now: datetime, limit: int) -> list[tuple[int, str, str]]:
@@ -29,12 +30,14 @@ def overdue(session: Session, now: datetime, limit: int) -> list[tuple[int, str,
         select(Delivery.id, Delivery.channel, Delivery.sid)
         .where(
             Delivery.state.in_(unfinished), Delivery.sid.is_not(None), Delivery.sent_at >= now - LOOK_BACK,
+            # asked lately and still not final (a network that sends no receipt leaves "sent"): others first
+            or_(Delivery.reconciled_at.is_(None), Delivery.reconciled_at < now - ASK_AGAIN),
             or_(
                 and_(Delivery.channel == Channel.SMS.value, Delivery.sent_at < now - OVERDUE[Channel.SMS]),
                 and_(Delivery.channel == Channel.CALL.value, Delivery.sent_at < now - OVERDUE[Channel.CALL]),
             ),
         )
-        .order_by(Delivery.sent_at)
+        .order_by(Delivery.reconciled_at.is_not(None), Delivery.reconciled_at, Delivery.sent_at)
         .limit(limit)
     )
     return list(rows)
@@ -46,7 +49,10 @@ def reconcile(*, engine, carrier, config, now: datetime, limit: int = 200, pacer
         due = overdue(session, now, limit)
     pacer = pacer or Pacer(config.send_rate)
     applied = unknown = failed = 0
-    for _, channel, sid in due:
+    for delivery_id, channel, sid in due:
+        with session_scope(engine) as session:  # asked, whatever the answer: the next run asks the others first
+            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(reconciled_at=now)
+                            .execution_options(synchronize_session=False))
         pacer.wait()
         try:
             found = carrier.fetch_status(channel=channel, sid=sid)

@@ -25,13 +25,15 @@ from hotline.models import (
     DeliveryState,
     Incident,
     Member,
+    Membership,
+    MembershipStatus,
     Outcome,
     Report,
     ReportKind,
     ReportState,
     ReportStreet,
 )
-from hotline.reports import intake
+from hotline.reports import intake, plates
 from hotline.reports.fanout import MAX_CALLS_PER_INCIDENT, calls_in_incident
 
 ACK_WORDS = {"OK", "SEEN", "THANKS", "THANK YOU", "TA", "CHEERS", "NOTED"}
@@ -58,9 +60,12 @@ def is_acknowledgement(body: str) -> bool:
 
 def ref_prefix(body: str) -> tuple[int, str] | None:
     """`R42 he's back` -> (42, "he's back"); None when the text does not start with a reference."""
-    match = REF_PREFIX.match((body or "").strip())
+    text = (body or "").strip()
+    match = REF_PREFIX.match(text)
     if not match or not match.group(2).strip():
         return None
+    if any(found.start == 0 for found in plates.spans(text)):
+        return None  # "R123 ABC parked outside no 5": a prefix-style number plate, not a reference
     return int(match.group(1)), match.group(2).strip()
 
 
@@ -153,7 +158,15 @@ def clear(*, session: Session, config, incident: Incident, words: str | None, ch
     """Send `All clear R42: …` to everyone the incident reached, on the channel each got it (a call waits for
     quiet hours to end, and not past the incident's call cap), after anything of it still queued for them;
     close the incident. Returns the deliveries written."""
-    if incident.closed_at is not None:
+    # Claim the close first, conditionally: of two all-clears at once (two coordinators, a click and a CLEAR
+    # by text, a double click) one closes it and sends; the other finds it closed and sends nothing.
+    claimed = session.execute(
+        update(Incident).where(Incident.id == incident.id, Incident.closed_at.is_(None))
+        .values(closed_at=now, closed_by="all_clear", last_activity_at=now, cleared_by_id=coordinator_id)
+        .execution_options(synchronize_session=False, preserve_rowcount=True)
+    ).rowcount
+    session.refresh(incident)
+    if not claimed:
         raise NotOpen(incident.ref)
     opening = session.get(Report, incident.report_id)
     text = " ".join((words or "").split())[: intake.MAX_TEXT] or None
@@ -164,11 +177,7 @@ def clear(*, session: Session, config, incident: Incident, words: str | None, ch
     streets = intake.incident_streets(session, incident)
     for street in streets:
         session.add(ReportStreet(report_id=report.id, street_id=street.id))
-    written = _write_all_clear(session, config, incident, report, opening, streets[0].name if streets else "", now)
-    incident.closed_at, incident.closed_by, incident.last_activity_at = now, "all_clear", now
-    incident.cleared_by_id = coordinator_id
-    session.add(incident)
-    return written
+    return _write_all_clear(session, config, incident, report, opening, streets[0].name if streets else "", now)
 
 
 def _write_all_clear(session: Session, config, incident: Incident, report: Report, opening: Report, street: str, now: datetime) -> int:
@@ -203,6 +212,9 @@ def _write_all_clear(session: Session, config, incident: Incident, report: Repor
         .select_from(first)
         .join(firsts, firsts.id == first.c.first_id)
         .join(Member, Member.id == first.c.member_id)
+        # still on that street: someone who left (or was removed) since the alert hears no more of it
+        .join(Membership, and_(Membership.member_id == first.c.member_id, Membership.street_id == firsts.street_id,
+                               Membership.status == MembershipStatus.ACTIVE.value))
         .where(
             Member.opted_out_at.is_(None), Member.invalid_at.is_(None),
             ~is_call | (calls_in_incident(incident.id, first.c.member_id) < MAX_CALLS_PER_INCIDENT),
@@ -230,9 +242,12 @@ def close_quiet(*, session: Session, now: datetime) -> int:
 def take(*, session: Session, incident: Incident, coordinator_id: int, now: datetime) -> int:
     """A coordinator says they are on it (so two do not both ring the police). Returns who has it: the first
     to take it keeps it until they let it go."""
-    if incident.taken_by_id is None:
-        incident.taken_by_id, incident.taken_at = coordinator_id, now
-        session.add(incident)
+    session.execute(
+        update(Incident).where(Incident.id == incident.id, Incident.taken_by_id.is_(None))
+        .values(taken_by_id=coordinator_id, taken_at=now)
+        .execution_options(synchronize_session=False)
+    )  # conditional: of two coordinators at once, the first keeps it and the second is told
+    session.refresh(incident)
     return incident.taken_by_id
 
 

@@ -153,11 +153,13 @@ def release(*, session: Session, config, report: Report, text: str | None = None
         sightings.revise(session=session, config=config, report=report, streets=streets, now=now)
     report.state, report.decided_at = ReportState.SENT, now
     session.add(report)
-    if report.incident_id is not None:  # a held update: its incident is alive again
+    if report.incident_id is not None and report.kind == ReportKind.UPDATE:  # a held update
         incident = session.get(Incident, report.incident_id)
-        if incident is not None:
-            incident.last_activity_at = now
+        if incident is not None and incident.closed_at is None:
+            incident.last_activity_at = now  # the incident is alive again
             session.add(incident)
+        else:  # its incident closed meanwhile (an all-clear came first): it goes out as a new report
+            report.kind, report.incident_id = ReportKind.REPORT, None
     return _broadcast(session, config, report, streets, now)
 
 

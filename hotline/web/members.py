@@ -9,7 +9,7 @@ from sqlmodel import select
 from hotline import phones
 from hotline.coordination import accounts
 from hotline.db import utcnow
-from hotline.models import AlertChannel, Coordinator, Member, NumberReveal, Street
+from hotline.models import AlertChannel, Coordinator, Member, MembershipStatus, NumberReveal, Street
 from hotline.residents import csv_import
 from hotline.residents import members as member_book
 from hotline.web.access import admin_required, db, login_required, visible_membership, visible_street
@@ -57,11 +57,19 @@ def _member_page(found: Member, revealed: str | None = None):
 def reveal_number(member_id: int):
     """Show the whole number (to ring them, say), once, in this response only; recorded for the admins."""
     found = _visible_member(member_id)
+    if not _on_my_streets_now(found):
+        abort(404)  # a rejected, expired or departed request, or someone now on another street: not theirs to ring
     db().add(NumberReveal(coordinator_id=g.coordinator.id, member_id=found.id, at=utcnow()))
     db().commit()
     response = make_response(_member_page(found, revealed=phones.national(found.phone)))
     response.headers["Cache-Control"] = "no-store"  # the number must not stay in a cache
     return response
+
+
+def _on_my_streets_now(found: Member) -> bool:
+    if g.scope.everything:
+        return True
+    return any(g.scope.allows(street.id) for _, street in member_book.memberships(db(), found, MembershipStatus.ACTIVE, MembershipStatus.PENDING))
 
 
 @bp.get("/reveals")

@@ -287,3 +287,71 @@ def test_a_restart_between_runs_sends_no_escalation_twice(tmp_path, twilio_api):
     again = restarted.extensions["hotline"]
     assert jobs.escalate(again, now=later + timedelta(minutes=1)) == {"texts": 0}
     again.engine.dispose()
+
+
+# --- edges a review found ---------------------------------------------------------------------------
+
+
+def test_check_on_me_counts_from_when_a_held_urgent_report_went_out(rt, session, twilio, twilio_api, street):
+    from hotline.reports import intake
+
+    flag(session, NUMBERS[1], "Mrs Patel")
+    street.moderated = True
+    session.add(street)
+    session.commit()
+    twilio.sms(NUMBERS[0], "URGENT smell of gas outside no 3")
+    held = session.exec(select(Report)).one()
+    released_at = utcnow() + timedelta(minutes=30)
+    intake.release(session=session, config=rt.config, report=held, now=released_at)
+    session.commit()
+    assert jobs.check_on_me(rt, now=released_at + timedelta(minutes=1)) == {"texts": 0}  # not yet: it just went
+    assert jobs.check_on_me(rt, now=released_at + timedelta(minutes=rt.config.check_minutes + 1)) == {"texts": 1}
+
+
+def test_approve_j17_decides_only_that_request(rt, session, twilio, twilio_api, street):
+    beehive = add_street(session, "Beehive Lane", 102)
+    admin = session.exec(select(Coordinator).where(Coordinator.is_admin == True)).one()  # noqa: E712
+    twilio.sms(NUMBERS[50], "JOIN Clayhall Avenue")
+    twilio.sms(NUMBERS[50], "JOIN Beehive Lane")
+    clay_request = session.exec(select(Membership).where(Membership.street_id == street.id, Membership.status == "pending")).one()
+    twilio.sms(admin.phone, f"APPROVE J{clay_request.id}")
+    session.expire_all()
+    statuses = {m.street_id: m.status for m in session.exec(select(Membership).where(Membership.member_id == clay_request.member_id))}
+    assert statuses == {street.id: MembershipStatus.ACTIVE, beehive.id: MembershipStatus.PENDING}
+
+
+def test_admins_hear_the_same_time_again_after_the_street_was_told_not_at_once_in_the_morning(tmp_path, twilio_api):
+    app = build_app(tmp_path, twilio=True, environ={"HOTLINE_QUIET_HOURS": "22:00-07:00"})
+    rt = app.extensions["hotline"]
+    night = datetime(2026, 1, 15, 23, 30, tzinfo=timezone.utc)
+    with Session(rt.engine) as session:
+        clayhall = add_street(session, "Clayhall Avenue", 101)
+        person = Coordinator(email="clay@example.org", password_hash="x", phone=STREET_PHONE)
+        boss = Coordinator(email="admin@example.org", password_hash="x", phone=ADMIN_PHONE, is_admin=True)
+        session.add_all([person, boss])
+        session.flush()
+        session.add(CoordinatorStreet(coordinator_id=person.id, street_id=clayhall.id))
+        members.join(session, members.get_or_create(session, NUMBERS[50]), clayhall, now=night)
+        session.commit()
+        morning = night.replace(hour=7, minute=5) + timedelta(days=1)
+        assert jobs.escalate(rt, now=morning) == {"texts": 1}  # the street's coordinator only
+        assert jobs.escalate(rt, now=morning + timedelta(minutes=rt.config.escalate_minutes + 1)) == {"texts": 1}  # then the admin
+        assert len(texts_to(session, ADMIN_PHONE)) == 1
+    rt.engine.dispose()
+
+
+def test_a_rejected_strangers_number_cannot_be_revealed_by_a_street_coordinator(sim_app, session):
+    from hotline.models import Street
+    from hotline.residents import members as member_book
+    from tests.web.conftest import Web, make_coordinator
+
+    street = add_street(session, "Clayhall Avenue", 101)
+    make_coordinator(session, "clay@example.org", streets=[session.get(Street, street.id)])
+    stranger = members.get_or_create(session, NUMBERS[60])
+    membership = members.join(session, stranger, street)
+    member_book.reject(session=session, membership=membership)
+    session.commit()
+    clay = Web(sim_app)
+    clay.login("clay@example.org")
+    assert clay.get(f"/members/{stranger.id}").status_code == 200  # they may see the request was rejected
+    assert clay.post(f"/members/{stranger.id}/reveal").status_code == 404

@@ -104,3 +104,16 @@ def test_reconciliation_is_paced(rt, session, twilio, twilio_api, street):
     pacer = Pacer(rt.config.send_rate, clock=lambda: clock[0], sleep=lambda s: (waits.append(s), clock.__setitem__(0, clock[0] + s)))
     reconcile.reconcile(engine=rt.engine, carrier=rt.carrier, config=rt.config, now=utcnow() + timedelta(minutes=20), pacer=pacer)
     assert len(waits) == 29 and all(abs(w - 1.02 / rt.config.send_rate) < 1e-9 for w in waits)
+
+
+def test_reconciliation_asks_about_others_before_asking_again_about_the_same_ones(rt, session, twilio, twilio_api, street):
+    """A network that never sends receipts leaves texts "sent" at Twilio: they must not starve the rest."""
+    twilio.sms(NUMBERS[0], "a van idling at the end of the road")
+    dispatch(rt)
+    for message in twilio_api.sent:
+        message["status"] = "sent"
+    later = utcnow() + timedelta(minutes=20)
+    first = reconcile.reconcile(engine=rt.engine, carrier=rt.carrier, config=rt.config, now=later, limit=10)
+    second = reconcile.reconcile(engine=rt.engine, carrier=rt.carrier, config=rt.config, now=later + timedelta(minutes=5), limit=10)
+    asked = [r["Fetch"] for r in twilio_api.requests if "Fetch" in r]
+    assert first["overdue"] == second["overdue"] == 10 and len(asked) == 20 and len(set(asked)) == 20

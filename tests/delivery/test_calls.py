@@ -189,3 +189,17 @@ def test_the_simulator_and_a_from_number_need_no_look_up_to_name_their_caller(si
 
     assert calls.check_caller(sim_app.extensions["hotline"].carrier)
     assert calls.check_caller(rt.carrier) == "+447400123456"
+
+
+def test_a_retried_call_that_times_out_never_takes_its_own_earlier_calls_sid(rt, session, twilio, twilio_api, street):
+    """No answer, so rung again; that second try times out: its look-up sees the first call, which is not it."""
+    report(rt, session, "someone in the garden of the empty house")
+    dispatch(rt)
+    first = twilio_api.calls[0]
+    twilio.post("/twilio/status", {"CallSid": first["sid"], "CallStatus": "no-answer", "AccountSid": "AC" + "0" * 32})
+    twilio_api.fail_next(requests.exceptions.ReadTimeout("read timed out"))
+    dispatch(rt, later=timedelta(minutes=5))
+    dispatch(rt, later=timedelta(minutes=15))
+    (call,) = calls_to_the_landline(session)
+    assert call.state == DeliveryState.CALLING and call.sid not in (None, first["sid"])
+    assert len(twilio_api.calls) == 2  # the first, and a real second call

@@ -38,7 +38,9 @@ class Carrier(Protocol):
     # `pace`, if given, is called right before the request goes out (the dispatcher's rate limit).
     def send_sms(self, *, to: str, body: str, status_callback: str | None, pace=None) -> Accepted: ...
 
-    def find_sms(self, *, to: str, body: str, since: datetime) -> Accepted | None: ...
+    def find_sms(self, *, to: str, body: str, since: datetime, exclude=frozenset()) -> Accepted | None:
+        """A message to `to` with this body since `since`, none of the SIDs in `exclude` (messages we know)."""
+        ...
 
     def place_call(
         self, *, to: str, twiml: str, status_callback: str | None, url: str | None = None, pace=None

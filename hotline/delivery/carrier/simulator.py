@@ -239,8 +239,8 @@ class SimulatorCarrier:
                     return Accepted(sid=message.sid, status=message.status)
         return None
 
-    def find_sms(self, *, to: str, body: str, since: datetime) -> Accepted | None:
-        return self._find(Channel.SMS, to, body, since)
+    def find_sms(self, *, to: str, body: str, since: datetime, exclude=frozenset()) -> Accepted | None:
+        return self._find(Channel.SMS, to, body, since, exclude)
 
     def find_call(self, *, to: str, since: datetime, exclude=frozenset()) -> Accepted | None:
         return self._find(Channel.CALL, to, None, since, exclude)

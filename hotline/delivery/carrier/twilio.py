@@ -119,7 +119,7 @@ class TwilioCarrier:
             raise _translate(exc) from exc
         return Accepted(sid=message.sid, status=message.status)
 
-    def find_sms(self, *, to: str, body: str, since: datetime) -> Accepted | None:
+    def find_sms(self, *, to: str, body: str, since: datetime, exclude=frozenset()) -> Accepted | None:
         """A message to `to` with this body created since `since`: proof an uncertain send got through."""
         filters = {"to": to}
         if self.config.from_number and not self.config.messaging_service_sid:
@@ -130,7 +130,7 @@ class TwilioCarrier:
             raise _translate(exc) from exc
         for message in recent:
             created = message.date_created
-            if message.body == body and (created is None or created >= since - _CLOCK_SLACK):
+            if message.body == body and message.sid not in exclude and (created is None or created >= since - _CLOCK_SLACK):
                 return Accepted(sid=message.sid, status=message.status)
         return None
 
