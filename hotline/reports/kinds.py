@@ -43,13 +43,18 @@ def kind_of(text: str | None) -> str:
     return OTHER
 
 
-def sql_kind(text_column):
-    """A CASE expression giving a report's kind in the database: the text lowered, separators turned into
-    spaces, padded with a space each side, then LIKE '% van %' (or '% burglar%' for a prefix)."""
+def spaced_words(text_column):
+    """The text as `sql_kind` reads it: lowered, separators turned into spaces, a space each side."""
     spaced = func.lower(text_column)
     for c in SEPARATORS:
         spaced = func.replace(spaced, c, " ")
-    spaced = literal(" ") + func.coalesce(spaced, "") + literal(" ")
+    return literal(" ") + func.coalesce(spaced, "") + literal(" ")
+
+
+def sql_kind(spaced):
+    """A CASE expression giving a report's kind in the database from its `spaced_words`: LIKE '% van %' (or
+    '% burglar%' for a prefix). Select `spaced_words` in a subquery the planner cannot merge, or every LIKE
+    computes the lowering and replacing again."""
     whens = []
     for kind, words in KINDS.items():
         likes = [spaced.like(f"% {w.rstrip('*')}%" if w.endswith("*") else f"% {w} %") for w in words]

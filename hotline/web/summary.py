@@ -20,7 +20,7 @@ OUTCOMES = {
     "police_informed": "police informed", "resolved": "resolved", "false_alarm": "false alarm",
     "no_further_action": "no further action", "none": "not recorded yet",
 }
-PDF_LIBRARIES = "WeasyPrint's system libraries (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libfontconfig1 fonts-dejavu-core)"
+PDF_LIBRARIES = "WeasyPrint's system libraries (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core)"
 
 
 def _day(text: str | None) -> date | None:
