@@ -10,10 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # pg_dump and pg_restore for `hotline db backup|restore` and the daily backup, of the same major version
 # as docker-compose.yml's db (postgres:16): an older pg_dump refuses a newer server, and a newer one writes
 # dumps an older server cannot restore. From PostgreSQL's own apt repository (postgresql-common ships its key).
+# Pango, HarfBuzz, fontconfig and a font: WeasyPrint's system libraries, for the meeting pack's PDF (/summary.pdf).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-common \
     && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
     && apt-get install -y --no-install-recommends postgresql-client-16 \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
