@@ -404,6 +404,11 @@ def language_set(scheme: str) -> str:
 # --- things a caller hears (alert calls) ---------------------------------------------------
 
 
+def voice_again() -> str:
+    """Before an alert said a second time (for an answering machine that picked up late)."""
+    return _("Again:")
+
+
 def alert_call(scheme: str, street: str, local_time: datetime, text: str) -> str:
     return _("This is {scheme}, with an alert for {street}, at {time}.", scheme=scheme, street=street, time=_hhmm(local_time)) + f" {text}"
 
@@ -529,10 +534,12 @@ def voice_anything_else() -> str:
 
 # choosing a language by phone (8)
 
-def voice_language_choice(number: int) -> str:
-    """One line of the language menu, said in that language by its own voice."""
+def voice_language_choice(number: int, language) -> str:
+    """One line of the language menu, said in that language by its own voice (a language with no voice of its
+    own is named in English by the English voice: README, "Languages")."""
+    name = language.native if language.speaks == language.code else language.english
     # NOTE: {language} is your language's own name; {key} is the key to press.
-    return _("For {language}, press {key}.", language=translations.LANGUAGES[translations.current()].native, key=number)
+    return _("For {language}, press {key}.", language=name, key=number)
 
 
 def voice_language_more() -> str:

@@ -102,6 +102,8 @@ class Member(SQLModel, table=True):
     opted_out_at: datetime | None = _when(default=None)
     invalid_at: datetime | None = _when(default=None)  # Twilio said the number cannot be texted (21211)
     check_on_me: bool = False  # a coordinator asked to be told when they do not confirm an urgent alert
+    # ISO 639-1 (hotline/translations): what the hotline writes and says to them; their own words pass as written
+    language: str = Field(default="en", sa_column=Column(String(8), nullable=False, server_default="en"))
     created_at: datetime = _when(default_factory=utcnow)
 
     @property
@@ -207,6 +209,7 @@ class Delivery(SQLModel, table=True):
     phone: str = Field(sa_type=String(20))
     channel: str = Field(default=Channel.SMS, sa_type=String(8))
     body: str = Field(sa_type=Text)
+    language: str = Field(default="en", sa_column=Column(String(8), nullable=False, server_default="en"))  # of `body`
     urgent: bool = False
     state: str = Field(default=DeliveryState.QUEUED, sa_type=String(12))
     attempts: int = 0

@@ -264,19 +264,27 @@ LANDLINES = [f"+44207946{n:04d}" for n in range(100, 1000)]
 TWIML_ENDINGS = {"Gather", "Redirect", "Hangup"}
 
 
-def check_voice_twiml(response) -> ElementTree.Element:
-    """What every voice answer must be: 200, TwiML ending in Gather, Redirect or Hangup, British voice,
-    Gathers that say what they listen for and in which language."""
+def check_voice_twiml(response, language: str = "en") -> ElementTree.Element:
+    """What every voice answer must be: 200, TwiML ending in Gather, Redirect or Hangup, every <Say> in the
+    caller's language's voice (bar the language menu, where each choice has its own), Gathers that say what
+    they listen for and listen in the caller's language."""
+    from hotline.translations import LANGUAGES
+
     assert response.status_code == 200, (response.status_code, response.data[:500])
     assert response.mimetype == "text/xml"
     root = ElementTree.fromstring(response.data)
     assert root.tag == "Response" and len(root), response.data
     assert root[-1].tag in TWIML_ENDINGS, response.data
+    theirs = (LANGUAGES[language].voice, LANGUAGES[language].say_language)
+    every = {(lang.voice, lang.say_language) for lang in LANGUAGES.values()}
+    voices = [(say.get("voice"), say.get("language")) for say in root.iter("Say")]
     for say in root.iter("Say"):
-        assert say.get("language") == "en-GB" and say.get("voice"), ElementTree.tostring(say)
+        assert (say.get("voice"), say.get("language")) in every, ElementTree.tostring(say)
         assert (say.text or "").strip()
+    if any(pair != theirs for pair in voices):  # only the language menu speaks in other voices: all of them
+        assert set(voices) == every, (language, voices)
     for gather in root.iter("Gather"):
-        assert gather.get("input") in ("dtmf", "speech", "dtmf speech") and gather.get("language") == "en-GB"
+        assert gather.get("input") in ("dtmf", "speech", "dtmf speech") and gather.get("language") == LANGUAGES[language].speech
         assert gather.get("action")
     for record in root.iter("Record"):
         assert record.get("action") and int(record.get("maxLength")) <= 90
@@ -289,8 +297,10 @@ class PhoneCall:
 
     _sids = itertools.count(1)
 
-    def __init__(self, client: SignedClient, caller: str, *, to: str = FROM_NUMBER, sid: str | None = None, direction: str = "inbound"):
+    def __init__(self, client: SignedClient, caller: str, *, to: str = FROM_NUMBER, sid: str | None = None, direction: str = "inbound",
+                 language: str = "en"):
         self.client, self.caller, self.to, self.direction = client, caller, to, direction
+        self.language = language  # the caller's: every answer is checked for its voice and recogniser
         self.sid = sid or f"CA{next(self._sids):032d}"
         self.url: str | None = None
         self.root: ElementTree.Element | None = None
@@ -320,7 +330,7 @@ class PhoneCall:
         assert not self.ended, "the call has ended"
         assert url.startswith(PUBLIC_URL + "/twilio/"), url
         self.requests += 1
-        root = check_voice_twiml(self.post(url, **extra))
+        root = check_voice_twiml(self.post(url, **extra), self.language)
         self.url, self.root = url, root
         self._play(list(root), url)
         return self

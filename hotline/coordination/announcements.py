@@ -10,7 +10,7 @@ from sqlalchemy import case, func, insert, literal, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from hotline import messages
+from hotline import messages, translations
 from hotline.db import UTCDateTime, utcnow
 from hotline.delivery import segments
 from hotline.delivery.quiet_hours import call_release_time
@@ -25,6 +25,7 @@ from hotline.models import (
     Membership,
     MembershipStatus,
 )
+from hotline.residents import languages
 from hotline.residents.streets import Scope
 
 MAX_TEXT = 1000
@@ -36,17 +37,30 @@ class AnnouncementError(ValueError):
 
 
 @dataclass
+class LanguageShare:
+    """The members of one language an announcement reaches: the frame of a call is in their language; the
+    coordinators' words go as written, so the SMS (and its segments) is the same for all."""
+
+    code: str
+    name: str
+    recipients: int
+    by_call: int
+    segments: int
+
+
+@dataclass
 class Preview:
     body: str
     segments: int
     recipients: int
     by_call: int
+    languages: list[LanguageShare]
 
 
 def _reachable(street_ids: list[int]):
     """Active, not opted out, reachable members of these streets, each once (their first street)."""
     return (
-        core_select(Member.id, func.min(Membership.street_id).label("street_id"), Member.phone, Member.alerts)
+        core_select(Member.id, func.min(Membership.street_id).label("street_id"), Member.phone, Member.alerts, Member.language)
         .select_from(Membership)
         .join(Member, Member.id == Membership.member_id)
         .where(
@@ -55,18 +69,29 @@ def _reachable(street_ids: list[int]):
             Member.opted_out_at.is_(None),
             Member.invalid_at.is_(None),
         )
-        .group_by(Member.id, Member.phone, Member.alerts)
+        .group_by(Member.id, Member.phone, Member.alerts, Member.language)
     )
 
 
 def preview(*, session: Session, config, text: str, street_ids: list[int]) -> Preview:
     """What members will read, how many SMS segments it costs, and how many members it reaches."""
-    body = messages.announcement(config.scheme_name, text)
+    bodies = translations.each(lambda: messages.announcement(config.scheme_name, text))
     rows = _reachable(street_ids).subquery()
-    total, calls = session.execute(
-        core_select(func.count(), func.coalesce(func.sum(case((rows.c.alerts == AlertChannel.CALL.value, 1), else_=0)), 0))
-    ).one()
-    return Preview(body=body, segments=segments.count(body), recipients=total, by_call=calls)
+    counted = session.execute(
+        core_select(rows.c.language, func.count(), func.coalesce(func.sum(case((rows.c.alerts == AlertChannel.CALL.value, 1), else_=0)), 0))
+        .group_by(rows.c.language)
+    ).all()
+    shares: dict[str, LanguageShare] = {}
+    for code, total, calls in counted:
+        code = translations.known(code)
+        share = shares.setdefault(code, LanguageShare(code, translations.LANGUAGES[code].english, 0, 0, segments.count(bodies[code])))
+        share.recipients, share.by_call = share.recipients + total, share.by_call + calls
+    body = bodies[translations.DEFAULT]
+    return Preview(
+        body=body, segments=max([segments.count(body), *(s.segments for s in shares.values())]),
+        recipients=sum(s.recipients for s in shares.values()), by_call=sum(s.by_call for s in shares.values()),
+        languages=[shares[code] for code in translations.CODES if code in shares],
+    )
 
 
 def create(*, session: Session, config, text: str, street_ids: list[int], send_at: datetime | None, created_by: int | None, now: datetime | None = None) -> Announcement:
@@ -98,21 +123,22 @@ def release(*, session: Session, config, announcement: Announcement, now: dateti
     ).rowcount
     if claimed != 1:
         return 0
-    sms_body = messages.announcement(config.scheme_name, announcement.text)
-    call_body = messages.announcement_call(config.scheme_name, announcement.text)
+    sms_body = translations.each(lambda: messages.announcement(config.scheme_name, announcement.text))
+    call_body = translations.each(lambda: messages.announcement_call(config.scheme_name, announcement.text), spoken=True)
     call_at = call_release_time(config, now, False)  # quiet hours hold calls, as for reports
     who = _reachable(announcement.street_ids).subquery()
     is_call = who.c.alerts == AlertChannel.CALL.value
     rows = core_select(
         literal(announcement.id), who.c.id, who.c.street_id, who.c.phone,
         case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
-        case((is_call, literal(call_body)), else_=literal(sms_body)),
+        case((is_call, languages.body_for(call_body, who.c.language)), else_=languages.body_for(sms_body, who.c.language)),
+        languages.known(who.c.language),
         literal(False), literal(DeliveryState.QUEUED.value), literal(0),
         case((is_call, literal(call_at, UTCDateTime)), else_=literal(now, UTCDateTime)),
         literal(False), literal(now, UTCDateTime), literal(now, UTCDateTime),
     )
     columns = [
-        "announcement_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
+        "announcement_id", "member_id", "street_id", "phone", "channel", "body", "language", "urgent", "state",
         "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
     ]
     # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.

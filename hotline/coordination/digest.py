@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from hotline import messages
+from hotline import messages, translations
 from hotline.models import (
     Channel,
     Coordinator,
@@ -93,22 +93,20 @@ def queue_digests(*, session: Session, config, now: datetime) -> int:
         digest = summarize(session, coordinator, since=now - PERIOD, now=now)
         if digest.empty:
             continue
-        body = messages.digest(
-            config.scheme_name,
-            new_reports=digest.new_reports,
-            held=digest.held,
-            pending=digest.pending,
-            failed=digest.failed,
-            open_incidents=digest.open_incidents,
-            without_outcome=digest.without_outcome,
-            url=config.public_url,
-        )
+        language = translations.known(member.language if member else None)
+        with translations.speaking(language):
+            body = messages.digest(
+                config.scheme_name, new_reports=digest.new_reports, held=digest.held, pending=digest.pending,
+                failed=digest.failed, open_incidents=digest.open_incidents, without_outcome=digest.without_outcome,
+                url=config.public_url,
+            )
         session.add(
             Delivery(
                 member_id=member.id if member else None,
                 phone=coordinator.phone,
                 channel=Channel.SMS,
                 body=body,
+                language=language,
                 next_attempt_at=now,
                 created_at=now,
                 updated_at=now,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from hotline import messages, phones
+from hotline import messages, phones, translations
 from hotline.models import (
     Channel,
     Coordinator,
@@ -60,20 +60,24 @@ def admins(session: Session) -> list[Coordinator]:
     )))
 
 
-def _text(session: Session, person: Coordinator, body: str, now: datetime) -> None:
+def _text(session: Session, person: Coordinator, words, now: datetime) -> None:
+    """`words()` makes the text, in the language of the member record on the coordinator's phone, if any."""
     member = members.find(session, person.phone)
+    language = translations.known(member.language if member else None)
+    with translations.speaking(language):
+        body = words()
     session.add(Delivery(member_id=member.id if member else None, phone=person.phone, channel=Channel.SMS, body=body,
-                         state=DeliveryState.QUEUED, next_attempt_at=now, created_at=now, updated_at=now))
+                         language=language, state=DeliveryState.QUEUED, next_attempt_at=now, created_at=now, updated_at=now))
 
 
-def _tell_once(session: Session, kind: str, item_id: int, people: list[Coordinator], level: int, body: str, now: datetime) -> int:
+def _tell_once(session: Session, kind: str, item_id: int, people: list[Coordinator], level: int, words, now: datetime) -> int:
     told = set(session.exec(select(Escalation.coordinator_id).where(Escalation.kind == kind, Escalation.item_id == item_id)))
     written = 0
     for person in people:
         if person.id in told:
             continue
         session.add(Escalation(kind=kind, item_id=item_id, coordinator_id=person.id, level=level, sent_at=now))
-        _text(session, person, body, now)
+        _text(session, person, words, now)
         written += 1
     return written
 
@@ -96,11 +100,13 @@ def escalate(*, session: Session, config, now: datetime) -> int:
     for report in session.exec(select(Report).where(Report.state == ReportState.HELD.value, Report.created_at <= now - wait)):
         streets = intake.deciding_streets(session, report)
         waited = int((now - report.created_at).total_seconds() // 60)
-        body = messages.escalation_held(report.ref, [s.name for s in streets], waited, report.text)
-        written += _tell_once(session, "report", report.id, street_coordinators(session, [s.id for s in streets]), 1, body, now)
+        def words(report=report, streets=streets, waited=waited):
+            return messages.escalation_held(report.ref, [s.name for s in streets], waited, report.text)
+
+        written += _tell_once(session, "report", report.id, street_coordinators(session, [s.id for s in streets]), 1, words, now)
         session.flush()
         if _admins_due(session, "report", report.id, wait, now) or not street_coordinators(session, [s.id for s in streets]):
-            written += _tell_once(session, "report", report.id, admins(session), 2, body, now)
+            written += _tell_once(session, "report", report.id, admins(session), 2, words, now)
     if config.quiet_hours.contains(now.astimezone(config.timezone).time()):
         return written  # JOINs wait for the morning; a sighting held for a decision does not
     waiting = session.exec(
@@ -110,11 +116,13 @@ def escalate(*, session: Session, config, now: datetime) -> int:
     for membership, member, street in waiting:
         who = phones.mask(member.phone).replace("•", "*") + (f" ({member.name})" if member.name else "")
         waited = int((now - membership.joined_at).total_seconds() // 60)
-        body = messages.escalation_join(f"J{membership.id}", street.name, who, waited)
-        written += _tell_once(session, "join", membership.id, street_coordinators(session, [street.id]), 1, body, now)
+        def words(code=f"J{membership.id}", street=street.name, who=who, waited=waited):
+            return messages.escalation_join(code, street, who, waited)
+
+        written += _tell_once(session, "join", membership.id, street_coordinators(session, [street.id]), 1, words, now)
         session.flush()
         if _admins_due(session, "join", membership.id, wait, now) or not street_coordinators(session, [street.id]):
-            written += _tell_once(session, "join", membership.id, admins(session), 2, body, now)
+            written += _tell_once(session, "join", membership.id, admins(session), 2, words, now)
     return written
 
 
@@ -153,7 +161,8 @@ def check_on_me(*, session: Session, config, now: datetime) -> int:
                 by_coordinator.setdefault(person.id, (person, []))[1].append(label)
         ref = f"R{report.id}"
         for person, people in by_coordinator.values():
-            _text(session, person, messages.check_on_me(ref, report.created_at.astimezone(config.timezone), people), now)
+            when = report.created_at.astimezone(config.timezone)
+            _text(session, person, lambda: messages.check_on_me(ref, when, people), now)
             written += 1
     return written
 

@@ -10,13 +10,13 @@ from urllib.parse import urlencode
 from sqlmodel import Session, func, select
 from twilio.twiml.voice_response import VoiceResponse
 
-from hotline import messages, phones
+from hotline import messages, phones, translations
 from hotline.db import utcnow
 from hotline.delivery.carrier.base import CarrierError
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Incident, Member, Report, ReportKind, Street
 from hotline.residents import members
-from hotline.voice.spoken import VOICE, Prompt, Turn, render, speakable
+from hotline.voice.spoken import Prompt, Turn, render, speakable, voice
 
 # Twilio refused a call for its 'From': not verified, invalid, missing. Every call will fail the same way.
 CALLER_ID_ERRORS = {21210, 21212, 21213}
@@ -26,17 +26,28 @@ MAX_REPLAYS = 3  # "1 to hear it again", at most this often: a stuck key must no
 MAX_ALERT_TRIES = 2  # no key or a wrong key: the options once more, then goodbye
 
 
-def alert_twiml(spoken: str) -> str:
+def alert_twiml(spoken: str, language: str | None = None) -> str:
     """Inline TwiML for when Twilio cannot reach us (no HOTLINE_PUBLIC_URL): no keys, so read the
     alert twice, so an answering machine that picks up late still records it whole."""
     spoken = speakable(spoken)
+    with _speaking(language):
+        again = messages.voice_again()
     response = VoiceResponse()
     response.pause(length=1)
-    response.say(spoken, **VOICE)
+    response.say(spoken, **voice(language))
     response.pause(length=1)
-    response.say("Again: " + spoken, **VOICE)
+    response.say(f"{again} {spoken}", **voice(language))
     response.hangup()
     return str(response)
+
+
+def _speaking(language: str | None):
+    """The words of a call in the language its voice can say (README, "Languages": Urdu)."""
+    return translations.speaking(translations.LANGUAGES[translations.known(language)].speaks)
+
+
+def language_of(session: Session, delivery: Delivery) -> str:
+    return translations.known(delivery.language)
 
 
 def alert_path(delivery_id: int) -> str:
@@ -50,11 +61,14 @@ def alert_url(config, delivery_id: int) -> str | None:
 
 def outbound_twiml(config, delivery: Delivery) -> str:
     """The inline TwiML given with the call. The simulator's pretend phones follow relative URLs of ours."""
+    language = translations.known(delivery.language)
     if config.simulator:
         path = alert_path(delivery.id)
-        turn = alert_turn(config, delivery, answered_by="human")
+        with _speaking(language):
+            turn = alert_turn(config, delivery, answered_by="human")
+        turn.language = language
         return str(render(turn, lambda state, tries, params: f"{path}?{urlencode({'s': 1, 'n': tries, **params})}"))
-    return alert_twiml(delivery.body)
+    return alert_twiml(delivery.body, language)
 
 
 def _options(delivery: Delivery, *, say_alert: bool, tries: int = 0, replays: int = 0, before: list[str] = ()) -> Turn:
@@ -68,13 +82,23 @@ def alert_turn(config, delivery: Delivery, *, answered_by: str | None) -> Turn:
     if answered_by in MACHINE_ENDS:
         return Turn([delivery.body, messages.voice_alert_left_on_machine(config.scheme_name)])
     if answered_by == "machine_start":  # the beep is still to come: say it twice so the recording catches it
-        return Turn([delivery.body, "Again: " + delivery.body, messages.voice_alert_left_on_machine(config.scheme_name)])
+        again = f"{messages.voice_again()} {delivery.body}"
+        return Turn([delivery.body, again, messages.voice_alert_left_on_machine(config.scheme_name)])
     return _options(delivery, say_alert=True)  # human, unknown, anything new: a person may be listening
 
 
 def answer_alert(*, session: Session, config, delivery_id: int, heard) -> Turn:
-    """One step of an answered alert call: Twilio's first request (AnsweredBy) or a key pressed."""
+    """One step of an answered alert call, in the language of the member called."""
     delivery = session.get(Delivery, delivery_id)
+    language = language_of(session, delivery) if delivery is not None else None
+    with _speaking(language):
+        turn = _answer_alert(session, config, delivery, heard)
+    turn.language = language
+    return turn
+
+
+def _answer_alert(session: Session, config, delivery: Delivery | None, heard) -> Turn:
+    """Twilio's first request (AnsweredBy) or a key pressed."""
     if delivery is None or delivery.channel != Channel.CALL:
         return Turn([messages.voice_alert_gone(config.scheme_name)])
     if heard.step == 0:
@@ -124,7 +148,9 @@ def stop_calls(*, session: Session, config, delivery: Delivery) -> tuple[str, in
     )
     for other in waiting:
         convert_to_sms(session, config, other)
-    session.add(Delivery(member_id=member.id, phone=member.phone, channel=Channel.SMS, body=messages.stopped_calls_sms()))
+    with translations.speaking(member.language):  # a text: the catalogue itself, whatever the voice says
+        body = messages.stopped_calls_sms()
+    session.add(Delivery(member_id=member.id, phone=member.phone, channel=Channel.SMS, body=body, language=translations.known(member.language)))
     return messages.voice_calls_stopped_to_text(), 1
 
 
@@ -134,8 +160,17 @@ def _report_and_street(session: Session, delivery: Delivery) -> tuple[Report | N
     return report, street
 
 
-def _bodies(session: Session, config, report: Report, street: Street) -> tuple[str, str]:
-    """(text, words for a call) of a report's alert as its kind has them: an alert, an update, an all-clear."""
+def _bodies(session: Session, config, report: Report, street: Street, language: str) -> tuple[str, str]:
+    """(text, words for a call) of a report's alert as its kind has them: an alert, an update, an all-clear,
+    in the member's language."""
+    with translations.speaking(language):
+        sms = _bodies_now(session, config, report, street)[0]
+    with _speaking(language):
+        call = _bodies_now(session, config, report, street)[1]
+    return sms, call
+
+
+def _bodies_now(session: Session, config, report: Report, street: Street) -> tuple[str, str]:
     local = report.created_at.astimezone(config.timezone)
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
     incident = session.get(Incident, report.incident_id) if report.incident_id else None
@@ -161,7 +196,7 @@ def convert_to_call(session: Session, config, delivery: Delivery) -> None:
         session.add(delivery)
         return
     if report is not None and street is not None:
-        delivery.body = _bodies(session, config, report, street)[1]
+        delivery.body = _bodies(session, config, report, street, language_of(session, delivery))[1]
     delivery.channel = Channel.CALL
     delivery.state, delivery.lease_until, delivery.attempts = DeliveryState.QUEUED, None, 0
     # A new message: the SMS's SID and look-up are not the call's. A late callback for the SMS ("failed")
@@ -176,7 +211,7 @@ def convert_to_sms(session: Session, config, delivery: Delivery) -> None:
     """A member stopped alert calls from a mobile: alerts still waiting to ring go out as texts, now."""
     report, street = _report_and_street(session, delivery)
     if report is not None and street is not None:
-        delivery.body = _bodies(session, config, report, street)[0]
+        delivery.body = _bodies(session, config, report, street, language_of(session, delivery))[0]
     delivery.channel, delivery.attempts = Channel.SMS, 0
     delivery.sid, delivery.needs_lookup = None, False  # as in convert_to_call: a new message
     delivery.next_attempt_at = delivery.updated_at = utcnow()

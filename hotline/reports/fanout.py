@@ -14,7 +14,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from hotline import messages, phones
+from hotline import messages, phones, translations
 from hotline.db import UTCDateTime, utcnow
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
@@ -31,11 +31,12 @@ from hotline.models import (
     ReportStreet,
     Street,
 )
+from hotline.residents import languages
 
 INLINE_LIMIT = 500
 MAX_CALLS_PER_INCIDENT = 3  # the first alert, urgent updates, the all-clear: never more calls than this
 COLUMNS = [
-    "report_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state",
+    "report_id", "member_id", "street_id", "phone", "channel", "body", "language", "urgent", "state",
     "attempts", "next_attempt_at", "needs_lookup", "created_at", "updated_at",
 ]
 
@@ -84,12 +85,13 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
     ref = f"R{session.get(Incident, report.incident_id).report_id}" if update else report.ref
     total = 0
     for street in streets:
+        # One body per language: the frame translated, the resident's words as written.
         if update:
-            sms_body = messages.update_alert(ref, local_time, text, urgent=report.urgent)
-            call_body = messages.update_call(config.scheme_name, street.name, local_time, text)
+            sms_body = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent))
+            call_body = translations.each(lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True)
         else:
-            sms_body = messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent)
-            call_body = messages.alert_call(config.scheme_name, street.name, local_time, text)
+            sms_body = translations.each(lambda: messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent))
+            call_body = translations.each(lambda: messages.alert_call(config.scheme_name, street.name, local_time, text), spoken=True)
         already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
         wanted = _calls_allowed(report, is_call) if update else true()
         rows = (
@@ -99,7 +101,8 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
                 literal(street.id),
                 Member.phone,
                 case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
-                case((is_call, literal(call_body)), else_=literal(sms_body)),
+                case((is_call, languages.body_for(call_body)), else_=languages.body_for(sms_body)),
+                languages.known(),
                 literal(report.urgent),
                 literal(DeliveryState.QUEUED.value),
                 literal(0),

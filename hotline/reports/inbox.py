@@ -10,18 +10,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_
 from sqlmodel import Session, func, select
 
-from hotline import messages
+from hotline import messages, translations
 from hotline.coordination import commands
 from hotline.db import utcnow
 from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus
 from hotline.reports import incidents, intake
-from hotline.residents import members, streets
+from hotline.residents import languages, members, streets
 
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 HELP_WORDS = {"HELP", "INFO"}
-WHOLE_MESSAGE = STOP_WORDS | START_WORDS | HELP_WORDS | {"LEAVE", "CALL ME", "TEXT ME"}
-WITH_ARGUMENT = {"JOIN", "URGENT"}
+WHOLE_MESSAGE = STOP_WORDS | START_WORDS | HELP_WORDS | {"LEAVE", "CALL ME", "TEXT ME", "LANGUAGE"}
+WITH_ARGUMENT = {"JOIN", "URGENT", "LANGUAGE"}
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +34,7 @@ class Reply:
 
 def parse(body: str) -> tuple[str | None, str]:
     """(keyword, argument). Keywords count only as the whole message, bar case, spaces and trailing
-    punctuation, as Twilio's opt-out handling does; JOIN and URGENT take the rest as their argument."""
+    punctuation, as Twilio's opt-out handling does; JOIN, URGENT and LANGUAGE take the rest as their argument."""
     tidy = " ".join((body or "").split())
     whole = re.sub(r"[\s.!?,;:'\"]+$", "", tidy).upper()
     if whole in WHOLE_MESSAGE:
@@ -123,9 +123,25 @@ def _over_reply_cap(session: Session, config, sender: str, now: datetime, *, ans
 
 
 def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:
+    """Keywords stay English whatever the language; every reply is in the sender's."""
     keyword, argument = parse(body)
-    scheme = config.scheme_name
     member = members.find(session, sender)
+    if keyword == "LANGUAGE" and argument:
+        chosen = translations.choice(argument)
+        if chosen is None:  # "Language they used was aggressive": an ordinary message, never lost to a keyword
+            keyword, argument = None, " ".join(body.split())
+        else:
+            member = member or members.get_or_create(session, sender)
+            languages.set_language(session, member, chosen)
+    with translations.speaking(member.language if member else None):
+        return _answer(session, config, sender, member, keyword, argument, body, now)
+
+
+def _answer(session: Session, config, sender: str, member: Member | None, keyword: str | None, argument: str, body: str,
+            now: datetime) -> Reply:
+    scheme = config.scheme_name
+    if keyword == "LANGUAGE":
+        return Reply(messages.language_set(scheme) if argument else messages.language_choices())
     if keyword in STOP_WORDS:
         members.opt_out(session, sender, now=now)
         return Reply(messages.opted_out(scheme))

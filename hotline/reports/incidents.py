@@ -16,7 +16,7 @@ from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from hotline import messages, phones
+from hotline import messages, phones, translations
 from hotline.db import UTCDateTime
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
@@ -35,6 +35,7 @@ from hotline.models import (
 )
 from hotline.reports import intake, plates
 from hotline.reports.fanout import MAX_CALLS_PER_INCIDENT, calls_in_incident
+from hotline.residents import languages
 
 ACK_WORDS = {"OK", "SEEN", "THANKS", "THANK YOU", "TA", "CHEERS", "NOTED"}
 _THUMBS = re.compile("^(?:\U0001F44D[\U0001F3FB-\U0001F3FF]?)+$")
@@ -200,12 +201,12 @@ def _write_all_clear(session: Session, config, incident: Incident, report: Repor
     base = case((is_call, literal(call_release_time(config, now, False), UTCDateTime)), else_=literal(now, UTCDateTime))
     due = case((and_(still_queued.is_not(None), still_queued > base), still_queued), else_=base)
     alert_time = opening.created_at.astimezone(config.timezone)
-    sms_body = messages.all_clear(incident.ref, report.text)
-    call_body = messages.all_clear_call(config.scheme_name, street, alert_time, report.text)
+    sms_body = translations.each(lambda: messages.all_clear(incident.ref, report.text))
+    call_body = translations.each(lambda: messages.all_clear_call(config.scheme_name, street, alert_time, report.text), spoken=True)
     rows = (
         core_select(
             literal(report.id), first.c.member_id, firsts.street_id, Member.phone, firsts.channel,
-            case((is_call, literal(call_body)), else_=literal(sms_body)), literal(False),
+            case((is_call, languages.body_for(call_body)), else_=languages.body_for(sms_body)), languages.known(), literal(False),
             literal(DeliveryState.QUEUED.value), literal(0), due, literal(False),
             literal(now, UTCDateTime), literal(now, UTCDateTime),
         )
@@ -220,7 +221,7 @@ def _write_all_clear(session: Session, config, incident: Incident, report: Repor
             ~is_call | (calls_in_incident(incident.id, first.c.member_id) < MAX_CALLS_PER_INCIDENT),
         )
     )
-    columns = ["report_id", "member_id", "street_id", "phone", "channel", "body", "urgent", "state", "attempts",
+    columns = ["report_id", "member_id", "street_id", "phone", "channel", "body", "language", "urgent", "state", "attempts",
                "next_attempt_at", "needs_lookup", "created_at", "updated_at"]
     statement = insert(Delivery).from_select(columns, rows).execution_options(preserve_rowcount=True)
     return session.execute(statement).rowcount
@@ -271,8 +272,10 @@ def record_outcome(*, session: Session, config, incident: Incident, outcome: Out
     member = session.get(Member, opening.member_id) if opening and opening.member_id else None
     if member is None or member.opted_out_at or member.invalid_at or not phones.is_mobile(member.phone):
         return False  # a landline hears it on its next call (voice.menu); an unknown or opted-out number, never
-    body = messages.outcome_to_reporter(config.scheme_name, incident.ref, incident.outcome, incident.outcome_note)
-    session.add(Delivery(member_id=member.id, phone=member.phone, channel=Channel.SMS, body=body, state=DeliveryState.QUEUED,
+    with translations.speaking(member.language):
+        body = messages.outcome_to_reporter(config.scheme_name, incident.ref, incident.outcome, incident.outcome_note)
+    session.add(Delivery(member_id=member.id, phone=member.phone, channel=Channel.SMS, body=body, language=translations.known(member.language),
+                         state=DeliveryState.QUEUED,
                          next_attempt_at=now, created_at=now, updated_at=now))
     incident.outcome_told_at = now
     return True

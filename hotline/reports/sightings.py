@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
-from hotline import messages
+from hotline import messages, translations
 from hotline.db import utcnow
 from hotline.models import Channel, Coordinator, CoordinatorStreet, Delivery, Member, Report, Sighting, Street
 from hotline.reports import plates, watchlist
@@ -83,14 +83,17 @@ def _alert(session: Session, config, report: Report, streets: list[Street], name
             seen = (other.name, f"R{earlier.report_id}", earlier.seen_at.astimezone(zone))
         shown = plates.spaced(plate)
         if entry is not None:
-            body = messages.watched_plate(config.scheme_name, shown, new, entry.note, f"{base}/reports/{report.id}" if base else None, seen)
+            bodies = translations.each(lambda: messages.watched_plate(
+                config.scheme_name, shown, new, entry.note, f"{base}/reports/{report.id}" if base else None, seen))
         else:
-            body = messages.plate_on_two_streets(config.scheme_name, shown, new, seen, f"{base}/plates/{plate}" if base else None)
+            bodies = translations.each(lambda: messages.plate_on_two_streets(
+                config.scheme_name, shown, new, seen, f"{base}/plates/{plate}" if base else None))
         to_streets = street_ids + ([earlier.street_id] if earlier is not None else [])
         for phone, member in coordinators(session, to_streets, admins=entry is not None):
+            language = translations.known(member.language if member else None)
             session.add(
-                Delivery(member_id=member.id if member else None, phone=phone, channel=Channel.SMS, body=body,
-                         next_attempt_at=now, created_at=now, updated_at=now)
+                Delivery(member_id=member.id if member else None, phone=phone, channel=Channel.SMS, body=bodies[language],
+                         language=language, next_attempt_at=now, created_at=now, updated_at=now)
             )
             queued += 1
     return queued

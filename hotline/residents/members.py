@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import exists
 from sqlmodel import Session, select
 
-from hotline import messages
+from hotline import messages, translations
 from hotline.db import utcnow
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
@@ -143,7 +143,8 @@ def cancel_pending_deliveries(session: Session, phone: str, *, channel: str | No
 def notify(*, session: Session, config, member: Member, street: Street | None, sms: str, spoken: str,
            now: datetime | None = None) -> int:
     """Queue one message to a member (not a report's broadcast) the way they get alerts: `sms` by text, or
-    `spoken` by a call that waits for the end of quiet hours like any call that is not urgent.
+    `spoken` by a call that waits for the end of quiet hours like any call that is not urgent. Both are
+    made by the caller in the member's language (`words_for(member)`).
     Returns 0 when they opted out or cannot be reached."""
     if member.opted_out_at or member.invalid_at:
         return 0
@@ -152,6 +153,7 @@ def notify(*, session: Session, config, member: Member, street: Street | None, s
     session.add(
         Delivery(member_id=member.id, street_id=street.id if street else None, phone=member.phone,
                  channel=Channel.CALL if by_call else Channel.SMS, body=spoken if by_call else sms,
+                 language=translations.known(member.language),
                  state=DeliveryState.QUEUED, next_attempt_at=call_release_time(config, now, False) if by_call else now,
                  created_at=now, updated_at=now)
     )
@@ -164,8 +166,17 @@ def approve(*, session: Session, config, membership: Membership, now: datetime |
         return 0
     decide(session, membership, approve=True, now=now)
     member, street = session.get(Member, membership.member_id), session.get(Street, membership.street_id)
-    return notify(session=session, config=config, member=member, street=street, now=now,
-                  sms=messages.approved(street.name), spoken=messages.approved_by_call(config.scheme_name, street.name))
+    with translations.speaking(member.language):
+        sms = messages.approved(street.name)
+    with words_for(member, spoken=True):
+        spoken = messages.approved_by_call(config.scheme_name, street.name)
+    return notify(session=session, config=config, member=member, street=street, now=now, sms=sms, spoken=spoken)
+
+
+def words_for(member: Member, *, spoken: bool = False):
+    """The block in which `messages` writes to this member (for a call: what their language's voice can say)."""
+    code = translations.known(member.language)
+    return translations.speaking(translations.LANGUAGES[code].speaks if spoken else code)
 
 
 def reject(*, session: Session, membership: Membership, now: datetime | None = None) -> bool:

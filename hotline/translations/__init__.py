@@ -132,3 +132,12 @@ def choice(text: str) -> str | None:
         if wanted in {name.casefold() for name in names}:
             return lang.code
     return None
+
+
+def each(build, *, spoken: bool = False) -> dict[str, str]:
+    """`build()` once per language: {code: text}. Spoken text uses the catalogue the call's voice can say."""
+    made = {}
+    for code, lang in LANGUAGES.items():
+        with speaking(lang.speaks if spoken else code):
+            made[code] = build()
+    return made

@@ -8,20 +8,24 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from hotline import messages, phones
+from hotline import messages, phones, translations
 from hotline.db import utcnow
 from hotline.models import AlertChannel, Delivery, MembershipStatus, Street
 from hotline.reports import incidents
-from hotline.residents import members, streets
+from hotline.residents import languages, members, streets
 from hotline.voice import reporting
 from hotline.voice.spoken import Heard, Prompt, Turn
-from hotline.voice.steps import ACTIVE, OPTED_OUT, PENDING, UNKNOWN, WITHHELD, Step, again, ask, home, identify
+from hotline.voice.steps import ACTIVE, OPTED_OUT, PENDING, UNKNOWN, WITHHELD, Step, again, ask, home, identify, spoken_to
 
 
 def start(*, session: Session, config, heard: Heard, now: datetime | None = None) -> Turn:
-    """The call comes in: greet by street, remind of 999, then the home menu for this caller."""
-    now = now or utcnow()
-    step = Step(session, config, heard, now, identify(session, heard.phone))
+    """The call comes in: greet by street, remind of 999, then the home menu for this caller, in their language."""
+    step = Step(session, config, heard, now or utcnow(), identify(session, heard.phone))
+    return spoken_to(step, _start)
+
+
+def _start(step: Step) -> Turn:
+    session, config, now = step.session, step.config, step.now
     if step.caller.kind == WITHHELD:
         return Turn([messages.voice_withheld(config.scheme_name)])
     names = step.caller.names if step.caller.kind == ACTIVE else []
@@ -74,13 +78,15 @@ def answer(*, session: Session, config, state: str, heard: Heard, now: datetime 
     """One later step: `state` is where the prompt's answer was sent."""
     step = Step(session, config, heard, now or utcnow(), identify(session, heard.phone))
     if step.caller.kind == WITHHELD:
-        return Turn([messages.voice_withheld(config.scheme_name)])
+        return spoken_to(step, lambda step: Turn([messages.voice_withheld(config.scheme_name)]))
+    if state == "language":
+        return on_language(step)
     handlers = {
         "home": on_home, "settings": on_settings, "leave": on_leave, "join": on_join,
         "report": reporting.on_report, "check": reporting.on_check, "recording": reporting.on_recording,
         "kind": reporting.on_kind, "confirm": on_confirm,
     }
-    return handlers.get(state, lambda s: home(s))(step)
+    return spoken_to(step, handlers.get(state, lambda s: home(s)))
 
 
 def on_home(step: Step) -> Turn:
@@ -101,7 +107,38 @@ def on_home(step: Step) -> Turn:
         return home(step, before=reporting.latest_alerts(step))
     if kind == ACTIVE and key == "3":
         return ask_settings(step)
+    if kind in (ACTIVE, PENDING) and key == "8":
+        return ask_language(step)
     return again(step, home)
+
+
+# --- choosing a language (8) -----------------------------------------------------------------------
+
+
+def ask_language(step: Step, *, tries: int = 0, sorry: str | None = None) -> Turn:
+    """Each choice said in its own language by its own voice, then how to go back in the caller's."""
+    lines = []
+    for number, (code, lang) in enumerate(translations.LANGUAGES.items(), start=1):
+        with translations.speaking(lang.speaks):
+            lines.append((messages.voice_language_choice(number, lang), code))
+    return ask(Prompt("language", [*lines, messages.voice_language_more()], tries=tries), sorry=sorry)
+
+
+def on_language(step: Step) -> Turn:
+    """1–8: that language from now on, and the menu in it; 0 back; 9 again. Outside `spoken_to`: the answer
+    is in the language just chosen."""
+    key = step.heard.digits or ""
+    if step.caller.kind not in (ACTIVE, PENDING):
+        return spoken_to(step, home)
+    if key.isascii() and key.isdigit() and 1 <= int(key) <= len(translations.CODES):
+        chosen = translations.CODES[int(key) - 1]
+        languages.set_language(step.session, step.caller.member, chosen)
+        return spoken_to(step, lambda step: home(step, before=[messages.voice_language_set()]), language=chosen)
+    if key == "0":
+        return spoken_to(step, home)
+    if key == "9":
+        return spoken_to(step, lambda step: ask_language(step, tries=step.heard.tries))
+    return spoken_to(step, lambda step: again(step, ask_language))
 
 
 # --- changing how alerts come, and leaving -----------------------------------------------------

@@ -12,14 +12,19 @@ from typing import Callable
 
 from twilio.twiml.voice_response import VoiceResponse
 
-# <Say> defaults to American English: a British voice and language everywhere.
-VOICE = {"voice": "Polly.Amy", "language": "en-GB"}
-LANGUAGE = "en-GB"
+from hotline import translations
+
 KEY_TIMEOUT = 8  # seconds to wait for a key: older callers take their time
 RECORD_SECONDS = 90
 SAY_MAX = 4000  # Twilio refuses a <Say> much longer than this
 # Characters XML 1.0 cannot carry at all: one NUL in a text read out would make the whole document invalid.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def voice(code: str | None) -> dict:
+    """<Say> attributes for a member's language (<Say> alone would be American English)."""
+    lang = translations.LANGUAGES[translations.known(code)]
+    return {"voice": lang.voice, "language": lang.say_language}
 
 
 def speakable(text: str) -> str:
@@ -32,7 +37,7 @@ class Prompt:
     """Ask, then listen. `state` and `params` name the step the answer goes to; `tries` counts failures."""
 
     state: str
-    say: list[str]
+    say: list  # sentences; a (sentence, language code) pair is said in that language's voice
     listen: str = "dtmf"  # dtmf (one key) | speech | dtmf speech (digits ending in #, or words) | record
     tries: int = 0
     params: dict = field(default_factory=dict)
@@ -43,9 +48,10 @@ class Prompt:
 class Turn:
     """Sentences said first, then a Prompt, or no Prompt: the call ends politely."""
 
-    say: list[str] = field(default_factory=list)
+    say: list = field(default_factory=list)  # as Prompt.say
     prompt: Prompt | None = None
     queued: int = 0  # deliveries written to the outbox, so the dispatcher can be woken
+    language: str | None = None  # the caller's: the voice of every <Say>, the recogniser of every <Gather>
 
 
 @dataclass
@@ -77,8 +83,9 @@ class Heard:
 UrlFor = Callable[[str, int, dict], str]
 
 
-def _gather(response: VoiceResponse, prompt: Prompt, action: str):
-    options = {"input": prompt.listen, "language": LANGUAGE, "action": action, "method": "POST", "timeout": KEY_TIMEOUT}
+def _gather(response: VoiceResponse, prompt: Prompt, action: str, language: str):
+    speech = translations.LANGUAGES[language].speech
+    options = {"input": prompt.listen, "language": speech, "action": action, "method": "POST", "timeout": KEY_TIMEOUT}
     if prompt.listen == "dtmf":
         options["num_digits"] = 1
     if "speech" in prompt.listen:
@@ -90,34 +97,37 @@ def _gather(response: VoiceResponse, prompt: Prompt, action: str):
     return response.gather(**options)
 
 
-def _say(verb, lines: list[str]) -> None:
-    for line in map(speakable, lines):
-        if line:  # an empty <Say> is an error at Twilio
-            verb.say(line, **VOICE)
+def _say(verb, lines: list, language: str) -> None:
+    for line in lines:
+        text, code = line if isinstance(line, tuple) else (line, language)
+        text = speakable(text)
+        if text:  # an empty <Say> is an error at Twilio
+            verb.say(text, **voice(code))
 
 
 def render(turn: Turn, url: UrlFor) -> VoiceResponse:
+    language = translations.known(turn.language)
     response = VoiceResponse()
-    _say(response, turn.say)
+    _say(response, turn.say, language)
     prompt = turn.prompt
     if prompt is None:
         response.hangup()
         return response
     action = url(prompt.state, prompt.tries, prompt.params)
     if prompt.listen == "record":
-        _say(response, prompt.say)
+        _say(response, prompt.say, language)
         response.record(
             action=action, method="POST", max_length=RECORD_SECONDS, timeout=5,
             finish_on_key="#", play_beep=True, trim="trim-silence",
         )
     else:
-        gather = _gather(response, prompt, action)
-        _say(gather, prompt.say)
+        gather = _gather(response, prompt, action, language)
+        _say(gather, prompt.say, language)
     # Reached only when nothing came: the same step again, one try further on.
     response.redirect(url(prompt.state, prompt.tries + 1, prompt.params), method="POST")
     return response
 
 
-def farewell(*lines: str) -> VoiceResponse:
+def farewell(*lines: str, language: str | None = None) -> VoiceResponse:
     """Say something and hang up: for when even the menu cannot be reached (database down, a bug)."""
-    return render(Turn(list(lines)), lambda *_: "")
+    return render(Turn(list(lines), language=language), lambda *_: "")

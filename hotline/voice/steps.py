@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from hotline import messages
+from hotline import messages, translations
 from hotline.models import Member, MembershipStatus, Street
 from hotline.residents import members
 from hotline.voice.spoken import Heard, Prompt, Turn
@@ -28,6 +28,10 @@ class Caller:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.streets]
+
+    @property
+    def language(self) -> str:
+        return translations.known(self.member.language if self.member else None)
 
 
 def identify(session: Session, phone: str | None) -> Caller:
@@ -88,3 +92,13 @@ def home(step: Step, *, tries: int = 0, before: list[str] = (), sorry: str | Non
         hints = [name for s in step.session.exec(select(Street).order_by(Street.name)) for name in [s.name, *(s.aliases or [])]]
         prompt = Prompt("home", [messages.voice_join_prompt()], "dtmf speech", tries, hints=hints)
     return ask(prompt, list(before), sorry)
+
+
+def spoken_to(step: Step, handler, language: str | None = None) -> Turn:
+    """Run a handler with `messages` in the caller's language (or `language`, just chosen), and mark the
+    Turn so every <Say> has that language's voice and every <Gather> its recogniser."""
+    code = translations.known(language or step.caller.language)
+    with translations.speaking(translations.LANGUAGES[code].speaks):
+        turn = handler(step)
+    turn.language = code
+    return turn

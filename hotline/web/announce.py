@@ -92,7 +92,10 @@ def announce_preview():
     if request.args.get("everywhere"):
         ids = [s.id for s in accounts.visible_streets(db(), g.scope)]
     shown = announcements.preview(session=db(), config=runtime.current().config, text=request.args.get("text", "")[:1000], street_ids=ids)
-    return jsonify(recipients=shown.recipients, segments=shown.segments, by_call=shown.by_call, characters=len(shown.body))
+    languages = [{"code": x.code, "name": x.name, "recipients": x.recipients, "by_call": x.by_call, "segments": x.segments}
+                 for x in shown.languages]
+    return jsonify(recipients=shown.recipients, segments=shown.segments, by_call=shown.by_call, characters=len(shown.body),
+                   languages=languages)
 
 
 @bp.post("/announcements/<int:announcement_id>/cancel")
