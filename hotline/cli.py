@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from hotline import translations  # standard library only: the codes for --language
 from hotline.cli_db import db
 
 # Commands import what they use when they run: `hotline --help` (and every command) then pays for Flask and
@@ -215,12 +216,14 @@ def member():
 @click.option("--street", "street_name", required=True)
 @click.option("--call", is_flag=True, help="alerts by phone call instead of SMS")
 @click.option("--active", is_flag=True, help="active at once, no approval")
-def member_add(phone, street_name, call, active):
+@click.option("--language", type=click.Choice(translations.CODES, case_sensitive=False), default=None,
+              help="what the hotline writes and says to them (ISO 639-1; default English)")
+def member_add(phone, street_name, call, active, language):
     from hotline import phones
     from hotline.db import session_scope
-    from hotline.models import AlertChannel
-    from hotline.residents import members
-    
+    from hotline.models import AlertChannel, Member
+    from hotline.residents import languages, members
+
     app = _app()
     try:
         e164 = phones.parse(phone)
@@ -229,8 +232,10 @@ def member_add(phone, street_name, call, active):
     with session_scope(runtime_engine(app)) as session:
         target = _street(session, street_name)
         membership = members.add(session, e164, target, alerts=AlertChannel.CALL if call else AlertChannel.SMS, active=active)
+        if language:
+            languages.set_language(session, session.get(Member, membership.member_id), language)
         status = membership.status
-    click.echo(f"{phones.mask(e164)} is {status} on {target.name}")
+    click.echo(f"{phones.mask(e164)} is {status} on {target.name}" + (f" ({translations.LANGUAGES[language.lower()].english})" if language else ""))
 
 
 @member.command("import")

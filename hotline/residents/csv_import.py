@@ -1,4 +1,5 @@
-"""Members from a CSV file (`phone,street[,alerts][,check_on_me]`): every row checked first, then all or nothing."""
+"""Members from a CSV file (`phone,street[,alerts][,check_on_me][,language]`): every row checked first, then all
+or nothing. `language` is an ISO 639-1 code of hotline/translations (en, ur, pa, bn, gu, ta, pl, ro)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
-from hotline import phones
+from hotline import phones, translations
 from hotline.models import AlertChannel, Member, Street
 from hotline.residents import members, streets
 
@@ -20,6 +21,7 @@ class Row:
     street: Street
     alerts: AlertChannel
     check_on_me: bool | None = None  # None: the column is absent or empty, leave the member as they are
+    language: str | None = None  # None: absent or empty, leave the member as they are (English if new)
 
 
 @dataclass
@@ -56,10 +58,13 @@ def check(session: Session, text: str) -> Checked:
         check_on_me = _yes_no(row.get("check_on_me", ""))
         if check_on_me == "bad":
             problems.append(f"check_on_me must be yes or no, not {row.get('check_on_me')!r}")
+        language = row.get("language", "").lower() or None
+        if language is not None and language not in translations.LANGUAGES:
+            problems.append(f"language must be one of {', '.join(translations.CODES)}, not {row.get('language')!r}")
         if problems:
             result.errors.append(f"line {line}: " + "; ".join(problems))
         else:
-            result.rows.append(Row(line, phone, street, AlertChannel(alerts), check_on_me))
+            result.rows.append(Row(line, phone, street, AlertChannel(alerts), check_on_me, language))
     if not result.rows and not result.errors:
         result.errors.append("the file has no members in it")
     return result
@@ -82,8 +87,10 @@ def apply(session: Session, checked: Checked) -> int:
         raise ValueError("refusing to import a file with errors")
     for row in checked.rows:
         membership = members.add(session, row.phone, row.street, alerts=row.alerts, active=True)
+        member = session.get(Member, membership.member_id)
         if row.check_on_me is not None:
-            member = session.get(Member, membership.member_id)
             member.check_on_me = row.check_on_me
-            session.add(member)
+        if row.language is not None:
+            member.language = row.language
+        session.add(member)
     return len(checked.rows)

@@ -27,10 +27,10 @@ STREETS = [
 ]
 
 MEMBERS = [
-    # street code, name, number, kind
+    # street code, name, number, kind, language (README, "Languages")
     (101, "Joan", "+447700900101", "mobile"),
     (101, "Arthur", "+447700900102", "mobile"),
-    (101, "Priya", "+447700900103", "mobile"),
+    (101, "Priya", "+447700900103", "mobile", "gu"),
     (101, "Mr Okafor", "+442079460101", "landline"),
     (102, "Margaret", "+447700900201", "mobile"),
     (102, "Dev", "+447700900202", "mobile"),
@@ -61,13 +61,14 @@ def _street(session: Session, name: str, code: int, aliases: list[str], postcode
 def seed(session: Session) -> Login:
     """Add what is missing of the demo scheme; returns the admin's login (a fresh password each time)."""
     by_code = {code: _street(session, name, code, aliases, postcodes) for name, code, aliases, postcodes in STREETS}
-    for code, name, number, kind in MEMBERS:
+    for code, name, number, kind, *language in MEMBERS:
         street = by_code[code]
         alerts = AlertChannel.CALL if kind == "landline" else AlertChannel.SMS
         members.add(session, number, street, alerts=alerts, active=True)
         member = members.find(session, number)
         if member is not None and not member.name:
             member.name = name
+            member.language = language[0] if language else member.language
             session.add(member)
         phonebook.ensure(session, number, kind=kind, label=f"{name} · {street.name}")
     password = secrets.token_urlsafe(9)

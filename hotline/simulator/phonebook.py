@@ -7,8 +7,8 @@ from xml.etree import ElementTree
 from sqlalchemy import or_
 from sqlmodel import Session, select
 
-from hotline import phones
-from hotline.models import Channel, SimulatedMessage, SimulatedPhone
+from hotline import phones, translations
+from hotline.models import Channel, Member, SimulatedMessage, SimulatedPhone
 
 KINDS = ("mobile", "landline")
 THREAD_LENGTH = 40  # texts shown per phone
@@ -86,6 +86,7 @@ def snapshot(session: Session, *, timezone) -> dict:
     """Everything the page shows: each phone with its texts and alert calls, and the other traffic."""
     book = list(session.exec(select(SimulatedPhone).order_by(SimulatedPhone.id)))
     numbers = {phone.number for phone in book}
+    spoken_in = dict(session.exec(select(Member.phone, Member.language).where(Member.phone.in_(numbers or {""}))).all())
     result = []
     for phone in book:
         mine = or_(SimulatedMessage.to == phone.number, SimulatedMessage.from_ == phone.number)
@@ -98,11 +99,14 @@ def snapshot(session: Session, *, timezone) -> dict:
             .order_by(SimulatedMessage.id.desc())
             .limit(CALL_LOG_LENGTH)
         ).all()
+        language = translations.LANGUAGES[translations.known(spoken_in.get(phone.number))]
         result.append({
             "id": phone.id,
             "number": phone.number,
             "display": phones.national(phone.number),
             "kind": phone.kind,
+            "language": {"code": language.code, "name": language.english, "native": language.native,
+                         "say_language": language.say_language},
             "label": phone.label,
             "texts": [_message(m, timezone) for m in reversed(texts)],
             "calls": [_call(m, timezone) for m in calls],

@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from hotline import phones
+from hotline import phones, translations
 
 try:  # WTForms 3.3 wants SelectChoice objects and will refuse (value, label) tuples in 3.4
     from wtforms.fields.choices import SelectChoice
@@ -80,6 +80,15 @@ class AlertsForm(FlaskForm):
 
 class CheckOnMeForm(FlaskForm):
     check_on_me = BooleanField("Check on me: tell their coordinators when they do not confirm an urgent alert")
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(
+        "Language",
+        choices=[(lang.code, f"{lang.english} ({lang.native})" if lang.native != lang.english else lang.english)
+                 for lang in translations.LANGUAGES.values()],
+        validators=[DataRequired()],
+    )
 
 
 class MoveForm(FlaskForm):

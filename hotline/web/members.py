@@ -6,11 +6,11 @@ from __future__ import annotations
 from flask import abort, flash, g, make_response, redirect, render_template, url_for
 from sqlmodel import select
 
-from hotline import phones
+from hotline import phones, translations
 from hotline.coordination import accounts
 from hotline.db import utcnow
 from hotline.models import AlertChannel, Coordinator, Member, MembershipStatus, NumberReveal, Street
-from hotline.residents import csv_import
+from hotline.residents import csv_import, languages
 from hotline.residents import members as member_book
 from hotline.web.access import admin_required, db, login_required, visible_membership, visible_street
 from hotline.web.blueprint import bp
@@ -19,6 +19,7 @@ from hotline.web.forms import (
     CheckOnMeForm,
     ImportConfirmForm,
     ImportForm,
+    LanguageForm,
     MoveForm,
     choices,
 )
@@ -47,8 +48,10 @@ def _member_page(found: Member, revealed: str | None = None):
     rows = [(m, s) for m, s in member_book.memberships(db(), found) if g.scope.allows(s.id)]
     alerts = AlertsForm(formdata=None, alerts=found.alerts)
     check = CheckOnMeForm(formdata=None, check_on_me=found.check_on_me)
+    language = LanguageForm(formdata=None, language=translations.known(found.language))
     targets = accounts.visible_streets(db(), g.scope)
     return render_template("web/member.html", member=found, memberships=rows, alerts_form=alerts, check_form=check,
+                           language_form=language, review=translations.review_status(translations.known(found.language)),
                            targets=targets, revealed=revealed)
 
 
@@ -109,6 +112,21 @@ def member_check_on_me(member_id: int):
         db().commit()
         flash("Check on me: on. Their coordinators are texted when they do not confirm an urgent alert." if found.check_on_me
               else "Check on me: off.", "ok")
+    return redirect(url_for("web.member", member_id=found.id))
+
+
+@bp.post("/members/<int:member_id>/language")
+@login_required
+def member_language(member_id: int):
+    """What the hotline writes and says to them; their own words always pass as written."""
+    found = _visible_member(member_id)
+    form = LanguageForm()
+    if form.validate_on_submit():
+        languages.set_language(db(), found, form.language.data)
+        db().commit()
+        flash(f"Language: {translations.LANGUAGES[found.language].english}. Texts and calls to them are in it from now on.", "ok")
+    else:
+        flash("Choose one of the languages listed.", "error")
     return redirect(url_for("web.member", member_id=found.id))
 
 

@@ -40,7 +40,9 @@
     element.classList.add(phone.kind);
     element.querySelector(".phone-label").textContent = phone.label || "Pretend " + phone.kind;
     element.querySelector(".phone-number").textContent = phone.display;
-    element.querySelector(".phone-kind").textContent = phone.kind;
+    element.querySelector(".phone-kind").textContent = phone.kind + (phone.language && phone.language.code !== "en"
+      ? " · " + phone.language.name + " (" + phone.language.native + ")" : "");
+    if (phone.language) element.dataset.language = phone.language.code;
     if (phone.kind !== "mobile") {
       element.querySelector(".compose").remove();
       element.querySelector(".thread").remove();
@@ -124,9 +126,11 @@
 
   function transcript(card, line) {
     const item = el("li", "line line-" + line.kind, line.text);
-    if (line.kind === "say" && line.language !== "en-GB") {
-      const warning = line.language ? " (spoken in " + line.language + ", not en-GB)" : " (no language: Twilio would read this in American English)";
-      item.appendChild(el("span", "warning", warning));
+    const expected = (card.phone.language && card.phone.language.say_language) || "en-GB";
+    if (line.kind === "say" && !line.language) {
+      item.appendChild(el("span", "warning", " (no language: Twilio would read this in American English)"));
+    } else if (line.kind === "say" && line.language !== expected) {
+      item.appendChild(el("span", "muted", " (spoken in " + line.language + ")"));  // the language menu: each choice in its own voice
     }
     card.element.querySelector(".transcript").appendChild(item);
   }
