@@ -53,30 +53,34 @@ def _recipients(report: Report, street_ids: list[int]):
     )
 
 
-def count_recipients(session: Session, report: Report, streets: list[Street]) -> int:
+def recipient_languages(session: Session, report: Report, streets: list[Street]) -> dict[str, int]:
+    """{language: recipients}: the count, and which languages the alert's body is needed in."""
     query = (
-        core_select(func.count(func.distinct(Member.id)))
+        core_select(Member.language, func.count(func.distinct(Member.id)))
         .select_from(Membership)
         .join(Member, Member.id == Membership.member_id)
         .where(_recipients(report, [s.id for s in streets]))
+        .group_by(Member.language)
     )
-    return session.execute(query).scalar_one()
+    return dict(session.execute(query).all())
 
 
 def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
     """Write the deliveries now, or mark a big broadcast for the dispatcher. Returns the recipient count."""
     if not streets:
         return 0
-    total = count_recipients(session, report, streets)
+    spoken_in = recipient_languages(session, report, streets)
+    total = sum(spoken_in.values())
     if total > INLINE_LIMIT:
         report.fanout_pending = True
         session.add(report)
         return total
-    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now)
+    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now, spoken_in=set(spoken_in))
 
 
-def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
-    """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS)."""
+def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime, spoken_in=None) -> int:
+    """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS). The alert is
+    made in each language of `spoken_in` (the recipients'; all when not given), the frame translated."""
     local_time = report.created_at.astimezone(config.timezone)
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
     call_at = call_release_time(config, now, report.urgent)
@@ -87,11 +91,13 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
     for street in streets:
         # One body per language: the frame translated, the resident's words as written.
         if update:
-            sms_body = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent))
-            call_body = translations.each(lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True)
+            sms_body = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=spoken_in)
+            call_body = translations.each(
+                lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True, only=spoken_in)
         else:
-            sms_body = translations.each(lambda: messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent))
-            call_body = translations.each(lambda: messages.alert_call(config.scheme_name, street.name, local_time, text), spoken=True)
+            sms_body = translations.each(lambda: messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent), only=spoken_in)
+            call_body = translations.each(
+                lambda: messages.alert_call(config.scheme_name, street.name, local_time, text), spoken=True, only=spoken_in)
         already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
         wanted = _calls_allowed(report, is_call) if update else true()
         rows = (

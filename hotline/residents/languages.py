@@ -38,7 +38,8 @@ def of_phone(session: Session, phone: str | None) -> str:
 def body_for(bodies: dict[str, str], column=Member.language):
     """SQL choosing each member's text by their language (`column`), for set-based writes into the outbox."""
     choices = [(column == lang, literal(text)) for lang, text in bodies.items() if lang != translations.DEFAULT]
-    return case(*choices, else_=literal(bodies[translations.DEFAULT]))
+    english = literal(bodies[translations.DEFAULT])
+    return case(*choices, else_=english) if choices else english  # a CASE with no WHEN is not SQL
 
 
 def known(column=Member.language):

@@ -134,10 +134,13 @@ def choice(text: str) -> str | None:
     return None
 
 
-def each(build, *, spoken: bool = False) -> dict[str, str]:
-    """`build()` once per language: {code: text}. Spoken text uses the catalogue the call's voice can say."""
+def each(build, *, spoken: bool = False, only=None) -> dict[str, str]:
+    """`build()` once per language (or per language in `only`, and English): {code: text}. Spoken text
+    uses the catalogue the call's voice can say."""
     made = {}
     for code, lang in LANGUAGES.items():
+        if only is not None and code != DEFAULT and code not in only:
+            continue
         with speaking(lang.speaks if spoken else code):
             made[code] = build()
     return made
