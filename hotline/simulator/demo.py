@@ -30,10 +30,10 @@ MEMBERS = [
     # street code, name, number, kind, language (README, "Languages")
     (101, "Joan", "+447700900101", "mobile"),
     (101, "Arthur", "+447700900102", "mobile"),
-    (101, "Priya", "+447700900103", "mobile", "gu"),
+    (101, "Priya", "+447700900103", "mobile"),
     (101, "Mr Okafor", "+442079460101", "landline"),
     (102, "Margaret", "+447700900201", "mobile"),
-    (102, "Dev", "+447700900202", "mobile"),
+    (102, "Dev", "+447700900202", "mobile", "gu"),
     (102, "Eileen", "+442079460201", "landline"),
     (103, "Tom", "+447700900301", "mobile"),
     (103, "Sue", "+447700900302", "mobile"),
