@@ -224,6 +224,24 @@ class Delivery(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, sa_type=String(8))  # sms (OK, SEEN …) | call (pressed 1)
 
 
+class DeliveryTally(SQLModel, table=True):
+    """A settled report's deliveries to one street, counted once (hotline/reports/tally.py): the meeting pack
+    adds these up instead of reading a year's deliveries row by row. Written only when nothing about those
+    deliveries can change any more; deleted with the report, and moved off a deleted street with them."""
+
+    __table_args__ = (Index("ix_deliverytally_street_created", "street_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = _fk("report.id")
+    created_at: datetime = _when(index=True)  # the report's, so a period is read without joining report
+    street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
+    deliveries: int = 0  # every one, whatever its state (all final when counted)
+    delivered: int = 0
+    undelivered: int = 0  # undelivered or failed
+    cancelled: int = 0
+    acknowledged: int = 0
+
+
 class DeliveryAttempt(SQLModel, table=True):
     """One try at a delivery: when, Twilio's SID, what became of it. A retry leaves the earlier tries here, so
     "did Mrs Patel get the 19:04 alert?" has an answer, and a late callback for an old SID lands on its try."""

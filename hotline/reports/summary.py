@@ -9,12 +9,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import and_, exists, func, true
+from sqlalchemy import and_, exists, func, not_, true
 from sqlmodel import Session, select
 
 from hotline.models import (
     Delivery,
     DeliveryState,
+    DeliveryTally,
     Incident,
     Membership,
     MembershipStatus,
@@ -25,7 +26,7 @@ from hotline.models import (
     Sighting,
     Street,
 )
-from hotline.reports import kinds
+from hotline.reports import kinds, tally
 from hotline.reports.logbook import visible
 from hotline.residents.streets import Scope
 
@@ -159,7 +160,11 @@ def _per_week(session: Session, column, where, period: Period, zone, *, join=Non
     query = select(hour, func.count())
     if join is not None:
         query = query.select_from(join[0]).join(*join[1:])
-    rows = session.exec(query.where(*where).group_by(hour)).all()
+    return _fold(session.exec(query.where(*where).group_by(hour)).all(), period, zone)
+
+
+def _fold(rows, period: Period, zone) -> tuple[list[int], Counter]:
+    """(UTC hour text, n) rows into counts per local week and per local (weekday, hour)."""
     weeks, first = [0] * len(period.weeks), period.weeks[0]
     grid: Counter = Counter()
     for hour_text, n in rows:
@@ -171,10 +176,27 @@ def _per_week(session: Session, column, where, period: Period, zone, *, join=Non
     return weeks, grid
 
 
+def _reports(session: Session, where: list, period: Period, zone) -> tuple[list[int], Counter, dict[str, int]]:
+    """Reports per local week, per (weekday, hour) and by kind, in one pass over the period's reports: one GROUP
+    BY of UTC hour and kind. OFFSET 0: a subquery neither database flattens, so each text is lowered and spaced
+    once, not once a keyword."""
+    rows = select(_utc_hour(session, Report.created_at).label("hour"), kinds.spaced_words(Report.text).label("words"))
+    rows = rows.where(*where).offset(0).subquery()
+    kind = kinds.sql_kind(rows.c.words)
+    counted = session.exec(select(rows.c.hour, kind, func.count()).group_by(rows.c.hour, kind)).all()
+    hours: Counter = Counter()
+    found: Counter = Counter()
+    for hour_text, k, n in counted:
+        hours[hour_text] += n
+        found[k] += n
+    weeks, grid = _fold(hours.items(), period, zone)
+    return weeks, grid, {k: found.get(k, 0) for k in kinds.SHOWN}
+
+
 def build(session: Session, period: Period, scope: Scope, zone) -> Summary:
     start, end = _bounds(period, zone)
     reports = [Report.kind == ReportKind.REPORT.value, Report.created_at >= start, Report.created_at < end, _report_scope(period, scope)]
-    reports_per_week, grid = _per_week(session, Report.created_at, reports, period, zone)
+    reports_per_week, grid, by_kind = _reports(session, reports, period, zone)
     opened = [Incident.opened_at >= start, Incident.opened_at < end, _report_scope(period, scope)]
     incidents_per_week, _ = _per_week(session, Incident.opened_at, opened, period, zone, join=(Incident, Report, Report.id == Incident.report_id))
     joined_where = [
@@ -192,7 +214,7 @@ def build(session: Session, period: Period, scope: Scope, zone) -> Summary:
         incidents_per_week=incidents_per_week,
         joined_per_week=_per_week(session, Membership.joined_at, joined_where, period, zone)[0],
         left_per_week=_per_week(session, Membership.decided_at, left_where, period, zone)[0],
-        by_kind=by_kind(session, reports),
+        by_kind=by_kind,
         grid=[[grid[day, hour] for hour in range(24)] for day in range(7)],
         outcomes=outcomes(session, opened),
         open_incidents=session.exec(select(func.count()).select_from(Incident).join(Report, Report.id == Incident.report_id)
@@ -204,14 +226,6 @@ def build(session: Session, period: Period, scope: Scope, zone) -> Summary:
             Membership.status == MembershipStatus.ACTIVE.value, _street_scope(Membership.street_id, period, scope))).one(),
         streets=_street_names(session, period, scope),
     )
-
-
-def by_kind(session: Session, reports: list) -> dict[str, int]:
-    # OFFSET 0: a subquery neither database flattens, so each text is lowered and spaced once, not once a keyword
-    words = select(kinds.spaced_words(Report.text).label("words")).where(*reports).offset(0).subquery()
-    kind = kinds.sql_kind(words.c.words)
-    found = dict(session.exec(select(kind, func.count()).select_from(words).group_by(kind)).all())
-    return {k: found.get(k, 0) for k in kinds.SHOWN}
 
 
 def outcomes(session: Session, opened: list) -> dict[str, int]:
@@ -270,14 +284,19 @@ def _aware(moment) -> datetime:
 
 
 def alerts(session: Session, period: Period, scope: Scope, start: datetime, end: datetime) -> Alerts:
-    """Alerts (deliveries of the period's reports, updates and all-clears) to the streets covered, by how they ended."""
+    """Alerts (deliveries of the period's reports, updates and all-clears) to the streets covered, by how they ended:
+    settled reports' from their tally (tally.py), the others' counted row by row."""
+    found = Alerts()
+    total, found.delivered, found.undelivered, found.cancelled, found.acknowledged = tally.period_sums(
+        session, start, end, _street_scope(DeliveryTally.street_id, period, scope))
+    found.total = total
     rows = session.exec(
         select(Delivery.state, func.count(), func.count(Delivery.acknowledged_at))
         .join(Report, Report.id == Delivery.report_id)
-        .where(Report.created_at >= start, Report.created_at < end, _street_scope(Delivery.street_id, period, scope))
+        .where(Report.created_at >= start, Report.created_at < end, _street_scope(Delivery.street_id, period, scope),
+               not_(tally.tallied(Report.id)))
         .group_by(Delivery.state)
     ).all()
-    found = Alerts()
     for state, n, acknowledged in rows:
         found.total += n
         found.acknowledged += acknowledged
