@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlmodel import Field, SQLModel
 
 from hotline.db import UTCDateTime, utcnow
@@ -197,6 +198,9 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("report_id", "member_id"),  # each number once per report
         # the log's delivery counts per report (and per street for a coordinator) read from the index alone
         Index("ix_delivery_report_counts", "report_id", "state", "street_id"),
+        # the acknowledged ones (a few) of a report, counted without reading the table (the meeting pack's live part)
+        Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL"),
+              sqlite_where=sql("acknowledged_at IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -240,6 +244,16 @@ class DeliveryTally(SQLModel, table=True):
     undelivered: int = 0  # undelivered or failed
     cancelled: int = 0
     acknowledged: int = 0
+
+
+class ClassifiedReport(SQLModel, table=True):
+    """A report's kind for the meeting pack (vehicle, person …, hotline/reports/kinds.py), worked out once from
+    its text instead of on every page. Only for texts that can no longer change (a held report's may, when it
+    is released); a redacted text counts as "other" whatever was found here."""
+
+    report_id: int = Field(sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True))
+    kind: str = Field(sa_type=String(12))
+    keywords: str = Field(sa_type=String(16))  # kinds.VERSION of the keyword list used: another list, worked out again
 
 
 class DeliveryAttempt(SQLModel, table=True):

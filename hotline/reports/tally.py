@@ -1,23 +1,33 @@
-"""Settled reports' deliveries, counted once for the meeting pack: a year of a big scheme is ~17 million
+"""What the meeting pack counts once instead of on every page: settled reports' deliveries, and each report's kind.
+
+Deliveries: a year of a big scheme is ~17 million
+delivery rows, too many to count on every page, while almost all of them will never change again. a year of a big scheme is ~17 million
 delivery rows, too many to count on every page, while almost all of them will never change again.
 
 A report is settled when it is older than SETTLED_AFTER, its deliveries are all written (no fan-out
 pending) and every one of them is final (delivered, undelivered, failed, cancelled) and untouched for
 SETTLED_AFTER. Nothing moves such a delivery any more: status callbacks are looked up for 3 days
 (reconcile.LOOK_BACK), an OK acknowledges only an alert of the past day (incidents.ACK_WINDOW), retries
-end within hours. Its counts per street then go into DeliveryTally, once; deleting the report deletes
+end within hours. Its counts per street then go into DeliveryTally, once (a row of zeros for a report that
+alerted nobody, so that it is not counted live either); deleting the report deletes
 them, deleting a street moves them off it as it moves the deliveries. The summary adds the tally of
 settled reports to a live count of the others, so its figures stay exact.
+
+Kinds: matching ~60 keywords against every text of a year is seconds of CPU. A report's text changes only
+while it is held (a coordinator may type one when releasing it) and when retention blanks it (then it is
+"other", which the summary checks first), so every other report's kind is worked out once, with the
+keyword list's version: after an edit of kinds.KINDS the old answers are dropped and worked out again.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, exists, func, insert, literal, not_, or_, select
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, not_, null, or_, select
 from sqlmodel import Session
 
-from hotline.models import FINAL_DELIVERY_STATES, Delivery, DeliveryState, DeliveryTally, Report
+from hotline.models import FINAL_DELIVERY_STATES, ClassifiedReport, Delivery, DeliveryState, DeliveryTally, Report, ReportState
+from hotline.reports import kinds
 
 SETTLED_AFTER = timedelta(days=8)
 FAILED = [DeliveryState.FAILED.value, DeliveryState.UNDELIVERED.value]
@@ -59,7 +69,12 @@ def settle(*, session: Session, now: datetime) -> int:
         .group_by(Delivery.report_id, Report.created_at, Delivery.street_id)
     )
     columns = ["report_id", "created_at", "street_id", "deliveries", "delivered", "undelivered", "cancelled", "acknowledged"]
-    return session.execute(insert(DeliveryTally).from_select(columns, counts)).rowcount
+    written = _written(session, insert(DeliveryTally).from_select(columns, counts).returning(DeliveryTally.id))
+    # A settled report that alerted nobody (not broadcast, dropped, no neighbour) gets a row of zeros, so the summary's
+    # live count skips it too; a held one may still be sent.
+    silent = select(Report.id, Report.created_at, null(), *[literal(0)] * 5).where(
+        Report.id.in_(settled_reports(cutoff)), Report.state != ReportState.HELD.value, not_(exists().where(Delivery.report_id == Report.id)))
+    return written + _written(session, insert(DeliveryTally).from_select(columns, silent).returning(DeliveryTally.id))
 
 
 def period_sums(session: Session, start: datetime, end: datetime, street_condition) -> tuple[int, int, int, int, int]:
@@ -72,3 +87,27 @@ def period_sums(session: Session, start: datetime, end: datetime, street_conditi
         ).where(and_(DeliveryTally.created_at >= start, DeliveryTally.created_at < end, street_condition))
     ).one()
     return tuple(int(n) for n in row)
+
+
+def classified(report_id_column):
+    """A condition: this report's kind was worked out with today's keyword list."""
+    return exists().where(ClassifiedReport.report_id == report_id_column, ClassifiedReport.keywords == kinds.VERSION)
+
+
+def classify(*, session: Session) -> int:
+    """Work out the kind of every report whose text can no longer change and that has none yet (with this keyword
+    list); returns how many. The caller commits."""
+    session.execute(delete(ClassifiedReport).where(ClassifiedReport.keywords != kinds.VERSION))
+    # OFFSET 0: each text lowered and spaced once, not once a keyword (see summary._reports)
+    words = (
+        select(Report.id.label("id"), kinds.spaced_words(Report.text).label("words"))
+        .where(Report.text.is_not(None), Report.state != ReportState.HELD.value, not_(classified(Report.id)))
+        .offset(0).subquery()
+    )
+    rows = select(words.c.id, kinds.sql_kind(words.c.words), literal(kinds.VERSION))
+    return _written(session, insert(ClassifiedReport).from_select(["report_id", "kind", "keywords"], rows).returning(ClassifiedReport.report_id))
+
+
+def _written(session: Session, statement) -> int:
+    """Rows an INSERT … SELECT wrote (counted from RETURNING: psycopg gives no rowcount for it here)."""
+    return len(session.execute(statement).all())
