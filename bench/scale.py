@@ -264,7 +264,8 @@ def _rows(engine) -> str:
     if "report" not in inspect(engine).get_table_names():
         return "an empty database: run once without --no-seed"
     with engine.connect() as c:
-        return ", ".join(f"{c.execute(select(func.count()).select_from(text(t))).scalar():,} {t}s" for t in ("street", "member", "report", "delivery"))
+        names = {"street": "streets", "member": "members", "report": "reports", "delivery": "deliveries"}
+        return ", ".join(f"{c.execute(select(func.count()).select_from(text(t))).scalar():,} {n}" for t, n in names.items())
 
 
 def print_table(results: dict, args) -> None:

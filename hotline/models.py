@@ -201,6 +201,9 @@ class Delivery(SQLModel, table=True):
         # the acknowledged ones (a few) of a report, counted without reading the table (the meeting pack's live part)
         Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL"),
               sqlite_where=sql("acknowledged_at IS NOT NULL")),
+        # access.caller_trouble, on every coordinator's page: alert calls that failed in the past day (a few among millions)
+        Index("ix_delivery_failed_calls", "updated_at", postgresql_where=sql("channel = 'call' AND state = 'failed'"),
+              sqlite_where=sql("channel = 'call' AND state = 'failed'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -181,24 +181,27 @@ def _fold(rows, period: Period, zone) -> tuple[list[int], Counter]:
 
 def _reports(session: Session, where: list, period: Period, zone) -> tuple[list[int], Counter, dict[str, int]]:
     """Reports per local week, per (weekday, hour) and by kind, in one GROUP BY of UTC hour and kind: a blanked text
-    is "other", a kind worked out once (tally.classify) is read as it is, and only the rest (the newest, or all
-    after an edit of the keyword list) have their texts matched here."""
+    is "other", a kind worked out once (tally.classify) is read as it is. The rest (the newest, or all of them
+    after an edit of the keyword list, until the job has run) come back without a kind and their texts are read
+    here, from their first hour on, by kinds.kind_of (sql_kind's twin)."""
     hour = _utc_hour(session, Report.created_at)
-    kind = case(
-        (Report.text.is_(None), kinds.OTHER),
-        (ClassifiedReport.kind.is_not(None), ClassifiedReport.kind),
-        else_=kinds.sql_kind(kinds.spaced_words(Report.text)),
-    )
+    kind = case((Report.text.is_(None), kinds.OTHER), else_=ClassifiedReport.kind)
+    known = and_(ClassifiedReport.report_id == Report.id, ClassifiedReport.keywords == kinds.VERSION)
     counted = session.exec(
-        select(hour, kind, func.count()).select_from(Report)
-        .outerjoin(ClassifiedReport, and_(ClassifiedReport.report_id == Report.id, ClassifiedReport.keywords == kinds.VERSION))
-        .where(*where).group_by(hour, kind)
+        select(hour, kind, func.count()).select_from(Report).outerjoin(ClassifiedReport, known).where(*where).group_by(hour, kind)
     ).all()
     hours: Counter = Counter()
     found: Counter = Counter()
     for hour_text, k, n in counted:
         hours[hour_text] += n
         found[k] += n
+    if found.pop(None, 0):
+        first = min(_local(h, timezone.utc) for h, k, _ in counted if k is None)
+        for text_ in session.exec(
+            select(Report.text).select_from(Report).outerjoin(ClassifiedReport, known)
+            .where(*where, Report.created_at >= first, Report.text.is_not(None), ClassifiedReport.kind.is_(None))
+        ):
+            found[kinds.kind_of(text_)] += 1
     weeks, grid = _fold(hours.items(), period, zone)
     return weeks, grid, {k: found.get(k, 0) for k in kinds.SHOWN}
 

@@ -49,6 +49,9 @@ def upgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.create_index('ix_delivery_acknowledged', ['report_id', 'street_id'], unique=False,
                               postgresql_where=sa.text('acknowledged_at IS NOT NULL'), sqlite_where=sa.text('acknowledged_at IS NOT NULL'))
+        batch_op.create_index('ix_delivery_failed_calls', ['updated_at'], unique=False,
+                              postgresql_where=sa.text("channel = 'call' AND state = 'failed'"),
+                              sqlite_where=sa.text("channel = 'call' AND state = 'failed'"))
     op.create_table('deliverytally',
     sa.Column('report_id', sa.Integer(), nullable=False),
     sa.Column('street_id', sa.Integer(), nullable=True),
@@ -93,6 +96,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
+        batch_op.drop_index('ix_delivery_failed_calls', postgresql_where=sa.text("channel = 'call' AND state = 'failed'"),
+                            sqlite_where=sa.text("channel = 'call' AND state = 'failed'"))
         batch_op.drop_index('ix_delivery_acknowledged', postgresql_where=sa.text('acknowledged_at IS NOT NULL'),
                             sqlite_where=sa.text('acknowledged_at IS NOT NULL'))
     op.drop_table('classifiedreport')
