@@ -198,12 +198,11 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("report_id", "member_id"),  # each number once per report
         # the log's delivery counts per report (and per street for a coordinator) read from the index alone
         Index("ix_delivery_report_counts", "report_id", "state", "street_id"),
-        # the acknowledged ones (a few) of a report, counted without reading the table (the meeting pack's live part)
-        Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL"),
-              sqlite_where=sql("acknowledged_at IS NOT NULL")),
+        # the acknowledged ones (a few) of a report, counted without reading the table (the meeting pack's live part);
+        # these two are partial on PostgreSQL only (see migration 0010)
+        Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL")),
         # access.caller_trouble, on every coordinator's page: alert calls that failed in the past day (a few among millions)
-        Index("ix_delivery_failed_calls", "updated_at", postgresql_where=sql("channel = 'call' AND state = 'failed'"),
-              sqlite_where=sql("channel = 'call' AND state = 'failed'")),
+        Index("ix_delivery_failed_calls", "updated_at", postgresql_where=sql("channel = 'call' AND state = 'failed'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

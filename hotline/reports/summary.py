@@ -1,7 +1,9 @@
 """The meeting pack's figures: a period's reports and incidents per week, by kind and by hour of the week,
 plates reported more than once, outcomes, members joined and left, alerts delivered — scoped like the log,
 and nothing in them that names or numbers a person. Every count is a GROUP BY in the database; Python only
-folds UTC hours into local weeks and hours (zones a whole number of hours from UTC, as the UK's are)."""
+folds UTC hours into local weeks and hours (zones a whole number of hours from UTC, as the UK's are) and reads
+the kind of the few reports not classified yet. What can no longer change is counted once (tally.py): settled
+reports' deliveries and reports' kinds."""
 
 from __future__ import annotations
 

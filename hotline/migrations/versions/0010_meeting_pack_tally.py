@@ -48,10 +48,11 @@ WHERE r.created_at < :cutoff AND r.fanout_pending = :no AND r.state <> 'held'
 def upgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
         batch_op.create_index('ix_delivery_acknowledged', ['report_id', 'street_id'], unique=False,
-                              postgresql_where=sa.text('acknowledged_at IS NOT NULL'), sqlite_where=sa.text('acknowledged_at IS NOT NULL'))
+                              postgresql_where=sa.text('acknowledged_at IS NOT NULL'))
+        # partial on PostgreSQL only, this and the one above: with a partial index on delivery, SQLite 3.40 counted a
+        # report's deliveries wrongly after two were updated together (tests/web/test_log.py); there they are plain
         batch_op.create_index('ix_delivery_failed_calls', ['updated_at'], unique=False,
-                              postgresql_where=sa.text("channel = 'call' AND state = 'failed'"),
-                              sqlite_where=sa.text("channel = 'call' AND state = 'failed'"))
+                              postgresql_where=sa.text("channel = 'call' AND state = 'failed'"))
     op.create_table('deliverytally',
     sa.Column('report_id', sa.Integer(), nullable=False),
     sa.Column('street_id', sa.Integer(), nullable=True),
@@ -96,10 +97,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('delivery', schema=None) as batch_op:
-        batch_op.drop_index('ix_delivery_failed_calls', postgresql_where=sa.text("channel = 'call' AND state = 'failed'"),
-                            sqlite_where=sa.text("channel = 'call' AND state = 'failed'"))
-        batch_op.drop_index('ix_delivery_acknowledged', postgresql_where=sa.text('acknowledged_at IS NOT NULL'),
-                            sqlite_where=sa.text('acknowledged_at IS NOT NULL'))
+        batch_op.drop_index('ix_delivery_failed_calls', postgresql_where=sa.text("channel = 'call' AND state = 'failed'"))
+        batch_op.drop_index('ix_delivery_acknowledged', postgresql_where=sa.text('acknowledged_at IS NOT NULL'))
     op.drop_table('classifiedreport')
     with op.batch_alter_table('deliverytally', schema=None) as batch_op:
         batch_op.drop_index('ix_deliverytally_street_created')
