@@ -3,6 +3,7 @@
     python -m bench.scale --database-url postgresql+psycopg://…   # full: 2,000 streets, 100,000 members, 200,000 reports
     python -m bench.scale --smoke                                  # CI-sized, seconds (SQLite unless --database-url)
     python -m bench.scale --database-url … --no-seed               # measure again what an earlier run seeded
+    python -m bench.scale --database-url … --no-seed --parts summary   # the meeting pack alone
 
 It seeds (bench/seed.py), starts `hotline web` (gunicorn, 2 workers) and `hotline worker` pointed at the
 Twilio stand-in, logs in over HTTP as the admin and as a street coordinator and times each page with
@@ -27,7 +28,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bench import seed as seeding
 from bench.broadcast import broadcast
@@ -40,7 +41,7 @@ from tests.standin.processes import Hotline  # noqa: E402
 from tests.standin.twilio import TwilioStandIn  # noqa: E402
 
 WORD = "van"  # in about one sighting in four
-PARTS = ["pages", "exports", "broadcast"]
+PARTS = ["pages", "summary", "exports", "broadcast"]  # summary: the meeting pack alone (pages include it)
 SUMMARY = "meeting pack (/summary), a year"
 
 
@@ -107,6 +108,7 @@ def measure_pages(base: str, known: dict, args, today) -> list[Timing]:
     since = (today - timedelta(days=90)).isoformat()
     rng = random.Random(3)
     timings = []
+    only_summary = "pages" not in args.parts
     for role, email, street, reports in (
         ("admin", seeding.ADMIN, known["busiest"], known["reports"]),
         ("street coordinator", seeding.COORDINATOR, known["mine"][0], known["their_reports"]),
@@ -114,14 +116,14 @@ def measure_pages(base: str, known: dict, args, today) -> list[Timing]:
         web = login(base, email)
         filtered = f"/?street={street}&from={since}&to={today.isoformat()}&q={WORD}"
         opened = [f"/reports/{i}" for i in rng.sample(reports, min(len(reports), 50))]
-        for name, paths, marker in (
+        for name, paths, marker in () if only_summary else (
             ("log, first page", ["/"], 'class="log"'),
             ("log, refresh (every 5 s per open page)", ["/log/rows"], 'class="log"'),
             ("log, filtered: street + 90 days + word", [filtered], 'class="log"'),
             ("report page", opened, "Deliveries"),
         ):
             timings.append(time_pages(web, base, Timing(name, role), paths, runs=args.runs, requests_per_run=args.requests, marker=marker))
-        if role != "admin":  # their whole log: a coordinator's export is small; the admin's is measured for memory below
+        if role != "admin" and not only_summary:  # their whole log: a coordinator's export is small; the admin's is measured for memory below
             timings.append(time_pages(web, base, Timing("CSV export, all their reports", role), ["/log.csv"], runs=args.runs,
                                       requests_per_run=max(2, args.requests // 5), marker="ref,time"))
         # The meeting pack: the whole scheme (or all their streets) for a year, each figure a GROUP BY over that year
@@ -227,7 +229,9 @@ def run(args) -> dict:
     engine = make_engine(database_url)
     args.zone = ZoneInfo("Europe/London")
     seeded = None
-    if not args.no_seed:
+    if args.no_seed:
+        print(f"not seeded: measuring what is there ({_rows(engine)})", flush=True)
+    else:
         seeding.reset(engine)
     standin = TwilioStandIn("AC" + "5" * 32, "bench-scale-token", status_callbacks=False, latency=args.api_latency).start()
     hotline = Hotline(workdir, database_url=database_url, standin=standin, HOTLINE_SEND_RATE=str(args.send_rate))
@@ -240,7 +244,7 @@ def run(args) -> dict:
                   f" {seeded.deliveries:,} deliveries in {seeded.seconds:.0f} s", flush=True)
         web = hotline.start_web(workers=2)
         today = utcnow().astimezone(args.zone).date()
-        pages = measure_pages(hotline.public_url, facts(engine), args, today) if "pages" in args.parts else []
+        pages = measure_pages(hotline.public_url, facts(engine), args, today) if {"pages", "summary"} & set(args.parts) else []
         exports = measure_exports(hotline.public_url, engine, web.pid, args.exports, args) if "exports" in args.parts else []
         sent = broadcast(hotline, engine, standin, args) if "broadcast" in args.parts else None
     finally:
@@ -251,6 +255,17 @@ def run(args) -> dict:
     ok = (not any(t.failures for t in pages) and all(e["status"] == 200 and e["rows"] == e["expected"] for e in exports)
           and (sent is None or sent["accepted"] == sent["unique"] == args.recipients))
     return {"pages": pages, "exports": exports, "broadcast": sent, "seeded": seeded, "ok": ok}
+
+
+def _rows(engine) -> str:
+    """What an earlier seed left (--no-seed reuses a database seeded once: the full seed takes ~15 minutes)."""
+    from sqlalchemy import inspect
+
+    if "report" not in inspect(engine).get_table_names():
+        return "an empty database: run once without --no-seed"
+    with engine.connect() as c:
+        names = {"street": "streets", "member": "members", "report": "reports", "delivery": "deliveries"}
+        return ", ".join(f"{c.execute(select(func.count()).select_from(text(t))).scalar():,} {n}" for t, n in names.items())
 
 
 def print_table(results: dict, args) -> None:

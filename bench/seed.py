@@ -162,6 +162,14 @@ def seed(engine, size: Size, *, now: datetime | None = None, rng: random.Random 
         if c.dialect.name == "postgresql":  # COPY with explicit ids leaves the sequences at 1
             for table in ("street", "member", "membership", "report", "coordinator"):
                 c.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+    from sqlmodel import Session
+
+    from hotline.reports import tally
+
+    with Session(engine) as session:  # what the hourly tally_meeting_pack job leaves in a year-old database
+        tally.settle(session=session, now=now)
+        tally.classify(session=session)
+        session.commit()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         # VACUUM too: autovacuum would have marked a year-old table all-visible, which index-only scans rely on
         c.execute(text("VACUUM ANALYZE" if c.dialect.name == "postgresql" else "ANALYZE"))

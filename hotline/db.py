@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, create_engine
 
@@ -139,6 +142,54 @@ def without_time_limit(connection: Connection) -> Iterator[None]:
         yield
     finally:
         raw.answer_within = limit
+
+
+class OverTimeLimit(Exception):
+    """Work run under `time_limit` ran out of its time: its statement was cancelled, or not started."""
+
+
+@contextmanager
+def time_limit(session: Session, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Bound what `session` runs in this block by `seconds` altogether, in place of HOTLINE_DB_TIMEOUT's
+    per-statement bound: before each statement, the time left becomes PostgreSQL's statement_timeout (and the
+    client's wait for the answer); on SQLite a progress handler interrupts a statement once the time is up.
+    Raises OverTimeLimit; the caller then rolls the session back. `clock` is for tests."""
+    connection = session.connection()
+    raw = connection.connection.dbapi_connection
+    postgres = connection.dialect.name == "postgresql"
+    deadline = clock() + seconds
+    waits = raw.answer_within if isinstance(raw, _AnswerWithin) else None
+    usual = connection.exec_driver_sql("SHOW statement_timeout").scalar() if postgres else None
+
+    def before_statement(_conn, cursor, _statement, _parameters, _context, _executemany):
+        left = deadline - clock()
+        if left <= 0:
+            raise OverTimeLimit(f"over {seconds:g} s")
+        if postgres:
+            cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(left * 1000))}")
+            if isinstance(raw, _AnswerWithin):
+                raw.answer_within = left + _AnswerWithin.MARGIN
+
+    event.listen(connection, "before_cursor_execute", before_statement)
+    if isinstance(raw, sqlite3.Connection):
+        raw.set_progress_handler(lambda: int(clock() > deadline), 1000)
+    try:
+        yield
+    except OperationalError as exc:
+        if isinstance(exc.orig, psycopg.errors.QueryCanceled) or "interrupted" in str(exc.orig) or "did not answer" in str(exc.orig):
+            raise OverTimeLimit(f"over {seconds:g} s") from exc
+        raise
+    else:
+        event.remove(connection, "before_cursor_execute", before_statement)
+        if postgres:  # the rest of the transaction: the usual bound again
+            connection.exec_driver_sql("SELECT set_config('statement_timeout', %(usual)s, true)", {"usual": usual})
+    finally:
+        if event.contains(connection, "before_cursor_execute", before_statement):
+            event.remove(connection, "before_cursor_execute", before_statement)
+        if isinstance(raw, sqlite3.Connection):
+            raw.set_progress_handler(None, 0)
+        if isinstance(raw, _AnswerWithin):
+            raw.answer_within = waits
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlmodel import Field, SQLModel
 
 from hotline.db import UTCDateTime, utcnow
@@ -199,6 +200,11 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("report_id", "member_id"),  # each number once per report
         # the log's delivery counts per report (and per street for a coordinator) read from the index alone
         Index("ix_delivery_report_counts", "report_id", "state", "street_id"),
+        # the acknowledged ones (a few) of a report, counted without reading the table (the meeting pack's live part);
+        # these two are partial on PostgreSQL only (see migration 0010)
+        Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL")),
+        # access.caller_trouble, on every coordinator's page: alert calls that failed in the past day (a few among millions)
+        Index("ix_delivery_failed_calls", "updated_at", postgresql_where=sql("channel = 'call' AND state = 'failed'")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -225,6 +231,34 @@ class Delivery(SQLModel, table=True):
     reconciled_at: datetime | None = _when(default=None)  # last asked of Twilio because its final callback never came
     acknowledged_at: datetime | None = _when(default=None)  # the member said they saw or heard it
     acknowledged_by: str | None = Field(default=None, sa_type=String(8))  # sms (OK, SEEN …) | call (pressed 1)
+
+
+class DeliveryTally(SQLModel, table=True):
+    """A settled report's deliveries to one street, counted once (hotline/reports/tally.py): the meeting pack
+    adds these up instead of reading a year's deliveries row by row. Written only when nothing about those
+    deliveries can change any more; deleted with the report, and moved off a deleted street with them."""
+
+    __table_args__ = (Index("ix_deliverytally_street_created", "street_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = _fk("report.id")
+    created_at: datetime = _when(index=True)  # the report's, so a period is read without joining report
+    street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
+    deliveries: int = 0  # every one, whatever its state (all final when counted)
+    delivered: int = 0
+    undelivered: int = 0  # undelivered or failed
+    cancelled: int = 0
+    acknowledged: int = 0
+
+
+class ClassifiedReport(SQLModel, table=True):
+    """A report's kind for the meeting pack (vehicle, person …, hotline/reports/kinds.py), worked out once from
+    its text instead of on every page. Only for texts that can no longer change (a held report's may, when it
+    is released); a redacted text counts as "other" whatever was found here."""
+
+    report_id: int = Field(sa_column=Column(Integer, ForeignKey("report.id", ondelete="CASCADE"), primary_key=True))
+    kind: str = Field(sa_type=String(12))
+    keywords: str = Field(sa_type=String(16))  # kinds.VERSION of the keyword list used: another list, worked out again
 
 
 class DeliveryAttempt(SQLModel, table=True):

@@ -1,6 +1,6 @@
 """Scheduled work on APScheduler 3: outbox sweep, daily digest, expiry of JOINs, retention, erasure, backup,
 escalation and check-on-me, incidents closing, and forgetting what finished calls, unmatched status
-callbacks and deleted reports' recordings left behind — each job, and when it runs. Running them (the job
+callbacks and deleted reports' recordings left behind, counting once what the meeting pack needs — each job, and when it runs. Running them (the job
 store in the database, one process of several leading) is scheduler.py's.
 
 Call alerts held by quiet hours need no job: they are Delivery rows whose next_attempt_at is the end of
@@ -26,7 +26,7 @@ from hotline.delivery.carrier.base import CarrierError
 from hotline.models import Channel, Delivery, DeliveryState, JobRun
 from hotline.ops import backup as backups
 from hotline.ops import housekeeping
-from hotline.reports import incidents
+from hotline.reports import incidents, tally
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,14 @@ def expire_unmatched_statuses(rt, *, now: datetime | None = None) -> dict:
     return _logged("expire_unmatched_statuses", {"expired": expired})
 
 
+def tally_meeting_pack(rt, *, now: datetime | None = None) -> dict:
+    """What the meeting pack counts once (reports/tally.py): deliveries that can no longer change, reports' kinds."""
+    with session_scope(rt.engine) as session:
+        rows = tally.settle(session=session, now=now or utcnow())
+        classified = tally.classify(session=session)
+    return _logged("tally_meeting_pack", {"tallied": rows, "classified": classified})
+
+
 def backup(rt, *, now: datetime | None = None) -> dict:
     """A copy of the whole database in HOTLINE_BACKUP_DIR; the newest HOTLINE_BACKUP_KEEP are kept."""
     return _logged("backup", backups.scheduled(engine=rt.engine, config=rt.config, now=now or utcnow()))
@@ -205,6 +213,7 @@ def schedule(config) -> list[Job]:
         Job("delete_recordings", delete_recordings, IntervalTrigger(hours=1, timezone=zone), None),
         Job("forget_finished_calls", forget_finished_calls, IntervalTrigger(hours=1, timezone=zone), None),
         Job("expire_unmatched_statuses", expire_unmatched_statuses, IntervalTrigger(hours=1, timezone=zone), None),
+        Job("tally_meeting_pack", tally_meeting_pack, IntervalTrigger(hours=1, timezone=zone), None),
         Job("daily_digest", daily_digest, CronTrigger(hour=8, minute=0, timezone=zone), 6 * 3600),
         Job("retention", retention, CronTrigger(hour=3, minute=30, timezone=zone), None),
         Job("erase_opted_out", erase_opted_out, CronTrigger(hour=3, minute=45, timezone=zone), None),

@@ -8,6 +8,7 @@ database (`sql_kind`, for the counts) and in Python (`kind_of`, for tests and on
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from sqlalchemy import case, func, literal, or_
@@ -22,6 +23,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "person": ("man", "men", "woman", "women", "person", "people", "youth*", "lad*", "boy*", "girl*", "hoodie*", "someone", "stranger*", "suspicious"),
 }
 OTHER = "other"
+VERSION = hashlib.sha256(repr(list(KINDS.items())).encode()).hexdigest()[:16]  # ClassifiedReport.keywords: which list
 SHOWN = ["vehicle", "person", "burglary", "theft", "damage", "antisocial", OTHER]  # the page's order
 # Characters read as spaces before matching, so "van," and "(van)" are the word van. The hyphen is kept: anti-social.
 SEPARATORS = ".,;:!?()[]\"'/\n\r\t"

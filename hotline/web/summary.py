@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from flask import Response, current_app, g, render_template, request
 
 from hotline import runtime
 from hotline.coordination import accounts
-from hotline.db import utcnow
+from hotline.db import OverTimeLimit, time_limit, utcnow
 from hotline.hardening import row_id
 from hotline.reports import summary
 from hotline.web.access import db, login_required, visible_street
@@ -20,6 +21,8 @@ OUTCOMES = {
     "police_informed": "police informed", "resolved": "resolved", "false_alarm": "false alarm",
     "no_further_action": "no further action", "none": "not recorded yet",
 }
+TIME_LIMIT = 10.0  # seconds the database may spend on one meeting pack, all its queries together (gunicorn's limit is 30)
+clock = time.monotonic  # what the time limit is measured with (tests force it past the limit)
 PDF_LIBRARIES = "WeasyPrint's system libraries (Debian: apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 libfontconfig1 fonts-dejavu-core)"
 
 
@@ -43,10 +46,20 @@ def _period() -> summary.Period:
     return summary.Period(since=since, until=until, street_id=street_id)
 
 
+class TooSlow(Exception):
+    """The meeting pack's queries ran past TIME_LIMIT and were stopped."""
+
+
 def _context() -> dict:
     period = _period()
     zone = runtime.current().config.timezone
-    figures = summary.build(db(), period, g.scope, zone)
+    try:
+        with time_limit(db(), TIME_LIMIT, clock=clock):
+            figures = summary.build(db(), period, g.scope, zone)
+    except OverTimeLimit as exc:
+        db().rollback()
+        current_app.logger.warning("summary %s: stopped after %g s: %s", request.full_path, TIME_LIMIT, exc)
+        raise TooSlow(period) from exc
     args = {"street": period.street_id, "from": period.since.isoformat(), "to": period.until.isoformat()}
     return {
         "s": figures, "zone": zone, "outcomes": OUTCOMES, "days": summary.DAYS,
@@ -55,16 +68,31 @@ def _context() -> dict:
     }
 
 
+def _too_slow(exc: TooSlow):
+    """A clear page, not an error: what happened and what to ask for instead (503: try again later, or less)."""
+    period = exc.args[0]
+    args = {"street": period.street_id, "from": period.since.isoformat(), "to": period.until.isoformat()}
+    shorter = {**args, "from": max(period.since, summary.default_period(period.until).since).isoformat()}
+    return render_template("web/summary_too_slow.html", seconds=TIME_LIMIT, period=period,
+                           shorter={k: v for k, v in shorter.items() if v}), 503
+
+
 @bp.get("/summary")
 @login_required
 def summary_page():
-    return render_template("web/summary.html", **_context())
+    try:
+        return render_template("web/summary.html", **_context())
+    except TooSlow as exc:
+        return _too_slow(exc)
 
 
 @bp.get("/summary.pdf")
 @login_required
 def summary_pdf():
-    context = _context()  # a wrong street is a 404 before the PDF library is even looked for
+    try:
+        context = _context()  # a wrong street is a 404 before the PDF library is even looked for
+    except TooSlow as exc:
+        return _too_slow(exc)
     try:
         import weasyprint  # lazily: without Pango and friends the hotline still starts, only the PDF is missing
     except (ImportError, OSError) as exc:

@@ -21,7 +21,7 @@ from tests.conftest import NUMBERS
 JOB_IDS = {
     "outbox_sweep", "release_announcements", "expire_pending", "daily_digest", "retention", "erase_opted_out", "backup",
     "forget_finished_calls", "expire_unmatched_statuses", "delete_recordings", "close_quiet_incidents", "escalate", "check_on_me",
-    "reconcile_deliveries",
+    "reconcile_deliveries", "tally_meeting_pack",
 }
 
 
