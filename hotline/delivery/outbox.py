@@ -297,9 +297,10 @@ def dispatch_due(*, session: Session, carrier: Carrier, config, limit: int = 50,
 class Dispatcher:
     """The worker's sending loop: paced claims, many sends in flight so API latency does not cap the rate."""
 
-    def __init__(self, *, engine, carrier: Carrier, config):
+    def __init__(self, *, engine, carrier: Carrier, config, clock=time.monotonic, sleep=time.sleep):
         self.engine, self.carrier, self.config = engine, carrier, config
-        self.sms_pacer, self.call_pacer = Pacer(config.send_rate), Pacer(config.call_rate)
+        self.sms_pacer = Pacer(config.send_rate, clock=clock, sleep=sleep)
+        self.call_pacer = Pacer(config.call_rate, clock=clock, sleep=sleep)
         self.width = int(min(64, max(4, config.send_rate * 2)))
         self.pool = ThreadPoolExecutor(self.width, thread_name_prefix="send")
         self.in_flight = {Channel.SMS: 0, Channel.CALL: 0}
