@@ -378,6 +378,14 @@ class JobRun(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)  # what the last failed run raised
 
 
+class SendSlot(SQLModel, table=True):
+    """The next moment a channel (sms, call) may send, shared by every worker process of the scheme: a worker takes
+    its turns a few at a time by moving it on with one conditional UPDATE … RETURNING (delivery/ratelimit.py)."""
+
+    channel: str = Field(sa_column=Column(String(8), primary_key=True))
+    next_free: float = 0.0  # seconds since the epoch: the first turn nobody has taken yet
+
+
 class Sighting(SQLModel, table=True):
     """A number plate a report names, on one of the report's streets (no street: a stranger's report).
     Criminal-offence data: only the plate, street and time, deleted with the report's text."""

@@ -20,6 +20,7 @@ from hotline import phones
 from hotline.db import utcnow
 from hotline.delivery import attempts, calls, receipts
 from hotline.delivery.carrier.base import Accepted, Carrier, CarrierError, Rejected, Throttled, Uncertain
+from hotline.delivery.ratelimit import SharedPacer
 from hotline.delivery.retry import INVALID_NUMBER, NOT_MOBILE, OPTED_OUT, backoff
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryAttempt, DeliveryState, Member
 from hotline.reports import fanout
@@ -297,10 +298,11 @@ def dispatch_due(*, session: Session, carrier: Carrier, config, limit: int = 50,
 class Dispatcher:
     """The worker's sending loop: paced claims, many sends in flight so API latency does not cap the rate."""
 
-    def __init__(self, *, engine, carrier: Carrier, config, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, *, engine, carrier: Carrier, config, clock=time.time, sleep=time.sleep):
         self.engine, self.carrier, self.config = engine, carrier, config
-        self.sms_pacer = Pacer(config.send_rate, clock=clock, sleep=sleep)
-        self.call_pacer = Pacer(config.call_rate, clock=clock, sleep=sleep)
+        # One rate for the scheme: every worker process takes its turns from the same rows (ratelimit.py).
+        self.sms_pacer = SharedPacer(engine, Channel.SMS, config.send_rate, clock=clock, sleep=sleep)
+        self.call_pacer = SharedPacer(engine, Channel.CALL, config.call_rate, clock=clock, sleep=sleep)
         self.width = int(min(64, max(4, config.send_rate * 2)))
         self.pool = ThreadPoolExecutor(self.width, thread_name_prefix="send")
         self.in_flight = {Channel.SMS: 0, Channel.CALL: 0}
@@ -359,7 +361,7 @@ class Dispatcher:
                 free = min(free, self.config.call_concurrency - calls_in_progress(session, utcnow()))
         return max(0, free)
 
-    def _pump(self, channel: Channel, pacer: Pacer, limit: int, rate: float) -> int:
+    def _pump(self, channel: Channel, pacer, limit: int, rate: float) -> int:
         with Session(self.engine) as session:
             lease = self.config.dispatch_lease_seconds + limit / rate
             ids = claim_due(session=session, limit=limit, now=utcnow(), lease_seconds=lease, channel=channel)
@@ -373,7 +375,7 @@ class Dispatcher:
             self.pool.submit(self._send, channel, pacer, delivery_id)
         return len(ids)
 
-    def _send(self, channel: Channel, pacer: Pacer, delivery_id: int) -> None:
+    def _send(self, channel: Channel, pacer, delivery_id: int) -> None:
         outcome = "error"
         try:
             outcome = send_one(engine=self.engine, carrier=self.carrier, config=self.config, delivery_id=delivery_id, pacer=pacer)
