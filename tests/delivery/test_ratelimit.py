@@ -55,7 +55,7 @@ def test_turns_taken_by_two_workers_never_overlap(rt):
         clock.advance(0.03)
     turns.sort()
     assert len(turns) == 300
-    assert min(b - a for a, b in zip(turns, turns[1:])) >= ratelimit.MARGIN / 100 - 1e-6  # seconds since the epoch as doubles: ~2e-7 s apart
+    assert min(b - a for a, b in zip(turns, turns[1:])) >= ratelimit.spacing(100) - 1e-6  # seconds since the epoch as doubles: ~2e-7 s apart
 
 
 def test_one_worker_sends_at_the_full_rate(rt):
@@ -65,8 +65,8 @@ def test_one_worker_sends_at_the_full_rate(rt):
     for _ in range(300):
         worker.wait()
         stamps.append(clock())
-    assert most_in_any_second(stamps) == 99  # 1.02/100 s apart: the rate, less the 2 % margin
-    assert stamps[-1] - stamps[0] == pytest.approx(299 * ratelimit.MARGIN / 100)
+    assert most_in_any_second(stamps) == 98  # 1.0205/100 s apart: the rate, less its margin
+    assert stamps[-1] - stamps[0] == pytest.approx(299 * ratelimit.spacing(100))
 
 
 @pytest.mark.parametrize("rate, late", [(10, 0.0), (10, 0.3), (100, 0.05), (1, 0.5)])
