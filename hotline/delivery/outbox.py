@@ -51,14 +51,15 @@ class Pacer:
         self.last = float("-inf")
         self.lock = threading.Lock()
 
-    def wait(self) -> None:
+    def wait(self) -> float:
+        """Returns when the next send may go: the clock's time then."""
         while True:
             with self.lock:
                 now = self.clock()
                 ready = self.last + self.interval
                 if now >= ready:
                     self.last = now
-                    return
+                    return now
             self.sleep(ready - now)
 
 

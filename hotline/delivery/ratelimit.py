@@ -57,7 +57,8 @@ class SharedPacer:
             update(slot).where(slot.c.channel == self.channel).values(next_free=start + span).returning(slot.c.next_free)
         )
 
-    def wait(self) -> None:
+    def wait(self) -> float:
+        """Returns when a turn is ours: the clock's time then."""
         while True:
             with self.lock:
                 now = self.clock()
@@ -68,8 +69,9 @@ class SharedPacer:
                 turn = self.turns.popleft()
             if turn > now:
                 self.sleep(turn - now)
-            if self.clock() < turn + TOLERANCE:
-                return
+            released = self.clock()
+            if released < turn + TOLERANCE:
+                return released
 
     def take(self, now: float, count: int) -> list[float]:
         """Claim the next `count` turns from the database: one statement, its own short transaction."""
