@@ -42,6 +42,8 @@ def _log_to_console():
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our jobs log their own summary
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # The Twilio library logs every request at INFO (ten lines a send, and a look-up's query names the number).
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 def _start_scheduler(app):

@@ -201,7 +201,7 @@ class Delivery(SQLModel, table=True):
         # the log's delivery counts per report (and per street for a coordinator) read from the index alone
         Index("ix_delivery_report_counts", "report_id", "state", "street_id"),
         # the acknowledged ones (a few) of a report, counted without reading the table (the meeting pack's live part);
-        # these two are partial on PostgreSQL only (see migration 0010)
+        # these two are partial on PostgreSQL only (see migration 0011)
         Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL")),
         # access.caller_trouble, on every coordinator's page: alert calls that failed in the past day (a few among millions)
         Index("ix_delivery_failed_calls", "updated_at", postgresql_where=sql("channel = 'call' AND state = 'failed'")),
@@ -413,6 +413,14 @@ class JobRun(SQLModel, table=True):
     succeeded_at: datetime | None = _when(default=None)  # the end of the last run that raised nothing
     failures: int = 0  # runs in a row that raised; 0 after a good one
     error: str | None = Field(default=None, sa_type=Text)  # what the last failed run raised
+
+
+class SendSlot(SQLModel, table=True):
+    """The next moment a channel (sms, call) may send, shared by every worker process of the scheme: a worker takes
+    its turns a few at a time by moving it on with one conditional UPDATE … RETURNING (delivery/ratelimit.py)."""
+
+    channel: str = Field(sa_column=Column(String(8), primary_key=True))
+    next_free: float = 0.0  # seconds since the epoch: the first turn nobody has taken yet
 
 
 class Sighting(SQLModel, table=True):

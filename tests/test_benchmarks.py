@@ -27,6 +27,12 @@ def test_fanout_benchmark_smoke_run(capsys):
     assert "| 60 | 50 |" in capsys.readouterr().out
 
 
+def test_fanout_benchmark_smoke_run_against_hotline_serve(capsys):
+    assert fanout.main(["--smoke", "--serve"]) == 0  # every neighbour once, every status callback answered
+    out = capsys.readouterr().out
+    assert "hotline serve, callbacks on" in out and "| 60 | 50 |" in out and "| 59/59 |" in out
+
+
 def test_plates_benchmark_smoke_run(capsys):
     from bench import plates
 

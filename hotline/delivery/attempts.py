@@ -16,7 +16,7 @@ from hotline import phones
 from hotline.models import Delivery, DeliveryAttempt, DeliveryState
 
 # Forward only, as for deliveries; "retry" and "throttled" end a try that Twilio did not take.
-_RANK = {"retry": 1, "throttled": 1, "accepted": 2, "calling": 2, "sent": 3, "delivered": 4, "undelivered": 4, "failed": 4,
+RANK = {"retry": 1, "throttled": 1, "accepted": 2, "calling": 2, "sent": 3, "delivered": 4, "undelivered": 4, "failed": 4,
          "cancelled": 4}
 
 
@@ -35,7 +35,7 @@ def advance(session: Session, sid: str, state: DeliveryState, error_code: int | 
     attempt = session.exec(select(DeliveryAttempt).where(DeliveryAttempt.sid == sid)).first()
     if attempt is None:
         return None
-    if _RANK.get(state.value, 0) >= _RANK.get(attempt.status, 0) and attempt.status not in ("delivered",):
+    if RANK.get(state.value, 0) >= RANK.get(attempt.status, 0) and attempt.status not in ("delivered",):
         attempt.status, attempt.updated_at = state.value, at
         if error_code:
             attempt.error_code = error_code

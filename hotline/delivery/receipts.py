@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import bindparam, literal_column, update
 from sqlmodel import Session, select
 
 from hotline.db import utcnow
 from hotline.delivery import attempts, calls
 from hotline.delivery.retry import LANDLINE, OPTED_OUT, RETRYABLE_ERRORS, backoff
-from hotline.models import AlertChannel, Channel, Delivery, DeliveryState, Member, UnmatchedStatus
+from hotline.models import AlertChannel, Channel, Delivery, DeliveryAttempt, DeliveryState, Member, UnmatchedStatus
 from hotline.residents import members
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,71 @@ def state_for(channel: str, status: str) -> DeliveryState | None:
     return table.get((status or "").lower())
 
 
+def channel_of(sid: str) -> Channel:
+    """Which kind of try a SID names: Twilio's calls are CA…, messages SM… (or MM…)."""
+    return Channel.CALL if sid.startswith("CA") else Channel.SMS
+
+
+def wakes_dispatcher(sid: str, status: str) -> bool:
+    """Whether this callback can give the dispatcher work: a failure (a retry, a text become a call) or a call's end
+    (a line is free). "sent" and "delivered" never do, so they wake nobody."""
+    channel = channel_of(sid)
+    new = state_for(channel, status)
+    return new is None or new in (DeliveryState.UNDELIVERED, DeliveryState.FAILED) or (channel == Channel.CALL and RANK[new] == 4)
+
+
+def _may_follow(new: DeliveryState, channel: Channel) -> list[str]:
+    """The states a delivery may move to `new` from, as _advance decides it: forward only, a final state final."""
+    return [
+        current.value for current in RANK
+        if RANK[new] >= RANK[current] and current not in (DeliveryState.DELIVERED, DeliveryState.CANCELLED)
+        and not (RANK[current] == 4 and (new == current or channel == Channel.CALL))
+    ]
+
+
+_DELIVERY, _ATTEMPT = Delivery.__table__, DeliveryAttempt.__table__
+_FORWARD: dict[tuple[DeliveryState, Channel, bool], tuple] = {}
+
+
+def _forward_statements(new: DeliveryState, channel: Channel, with_code: bool) -> tuple:
+    """The two UPDATEs for one kind of callback, built once: their SQL is then cached, not rebuilt per callback."""
+    key = (new, channel, with_code)
+    if key not in _FORWARD:
+        code = {"error_code": bindparam("code")} if with_code else {}
+        earlier = [status for status, rank in attempts.RANK.items() if rank <= attempts.RANK[new.value] and status != "delivered"]
+        fixed = lambda values: [literal_column(f"'{v}'") for v in values]  # noqa: E731  (our own state names: SQL built once)
+        _FORWARD[key] = (
+            update(_DELIVERY)
+            .where(_DELIVERY.c.sid == bindparam("the_sid"), _DELIVERY.c.channel == channel.value,
+                   _DELIVERY.c.state.in_(fixed(_may_follow(new, channel))))
+            .values(state=new.value, updated_at=bindparam("now"), **code),
+            update(_ATTEMPT)
+            .where(_ATTEMPT.c.sid == bindparam("the_sid"), _ATTEMPT.c.status.in_(fixed(earlier)))
+            .values(status=new.value, updated_at=bindparam("now"), **code),
+        )
+    return _FORWARD[key]
+
+
+def _forward(session: Session, sid: str, new: DeliveryState, error_code: int | None) -> bool:
+    """A callback that moves a delivery on without consequences (accepted, sent, delivered, ringing, completed): one
+    UPDATE by SID, the states it may come from in the WHERE clause, and one for its try. False when no delivery with
+    this SID is in a state it may follow (none yet, or the callback is late): the caller takes the long way."""
+    deliveries, tries = _forward_statements(new, channel_of(sid), bool(error_code))
+    params = {"the_sid": sid, "now": utcnow(), **({"code": error_code} if error_code else {})}
+    connection = session.connection()
+    if not connection.execute(deliveries, params).rowcount:
+        return False
+    connection.execute(tries, params)
+    return True
+
+
 def apply(session: Session, *, sid: str, status: str, error_code: int | None, max_attempts: int, config=None) -> bool:
     """Apply one callback. False (and kept for later) when no delivery has this SID yet."""
     if state_for(Channel.SMS, status) is None and state_for(Channel.CALL, status) is None:
         log.info("ignored unknown status %r for %s", status[:20], sid)
+        return True
+    new = state_for(channel_of(sid), status)
+    if new is not None and new not in (DeliveryState.UNDELIVERED, DeliveryState.FAILED) and _forward(session, sid, new, error_code):
         return True
     delivery = session.exec(select(Delivery).where(Delivery.sid == sid)).first()
     if delivery is None:

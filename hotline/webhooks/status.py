@@ -10,7 +10,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hotline import runtime
 from hotline.db import session_scope
-from hotline.delivery import receipts
+from hotline.delivery import receipts, writers
 from hotline.webhooks.blueprint import bp
 from hotline.webhooks.twiml import unavailable
 
@@ -31,7 +31,7 @@ def delivery_status():
     error_code = int(code) if code.isascii() and code.isdigit() and len(code) <= 6 else None
     rt = runtime.current()
     try:
-        with session_scope(rt.engine) as session:
+        with writers.turn(rt.engine), session_scope(rt.engine) as session:
             matched = receipts.apply(
                 session, sid=sid, status=status, error_code=error_code,
                 max_attempts=rt.config.max_send_attempts, config=rt.config,
@@ -41,5 +41,6 @@ def delivery_status():
         return unavailable()
     if not matched:
         log.info("status %r for unknown SID %s kept until its send is recorded", status[:20], sid)
-    rt.outbox_changed()
+    if receipts.wakes_dispatcher(sid, status):
+        rt.outbox_changed()
     return "", 204

@@ -117,6 +117,13 @@ class Hotline:
         assert wait_until(ready, timeout=30) and process.process.poll() is None, process.output
         return process
 
+    def start_serve(self) -> HotlineProcess:
+        """`hotline serve`: web, webhooks, dispatcher and jobs in one process, as the README starts it."""
+        process = self._spawn("serve", "--port", str(self.port))
+        ready = lambda: _answers(self.public_url + "/healthz") or process.process.poll() is not None  # noqa: E731
+        assert wait_until(ready, timeout=30) and process.process.poll() is None, process.output
+        return process
+
     def start_worker(self) -> HotlineProcess:
         return self._spawn("worker")
 

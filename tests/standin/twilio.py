@@ -69,7 +69,7 @@ def _now_rfc2822() -> str:
 
 class TwilioStandIn:
     def __init__(self, account_sid: str, auth_token: str, *, status_callbacks: bool = True, callback_delay: float = 0.05,
-                 latency: float = 0.0):
+                 latency: float = 0.0, callback_workers: int = 8):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.faults = Faults(latency=latency)
         self.callbacks, self.callback_delay = status_callbacks, callback_delay
@@ -83,7 +83,7 @@ class TwilioStandIn:
         self._lock = threading.Lock()
         self._pattern = itertools.cycle(self.faults.pattern)
         self._sids = itertools.count(1)
-        self._callback_pool = ThreadPoolExecutor(8)
+        self._callback_pool = ThreadPoolExecutor(callback_workers)  # enough to keep up with the sends, as Twilio does
         self._server: ThreadingHTTPServer | None = None
 
     # --- control ------------------------------------------------------------------------

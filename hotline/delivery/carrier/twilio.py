@@ -70,6 +70,10 @@ class TwilioCarrier:
         self._caller: tuple[datetime, str | None] | None = None  # (when looked up, the service's number or None)
         self._caller_lock = threading.Lock()
 
+    def warm(self) -> None:
+        """Load the REST client's message and call modules now, not on the first alert (about 0.3 s of imports)."""
+        self.client.messages, self.client.calls  # noqa: B018
+
     def _sender(self) -> dict:
         if self.config.messaging_service_sid:
             return {"messaging_service_sid": self.config.messaging_service_sid}

@@ -1,0 +1,90 @@
+"""One send rate for the whole scheme, however many worker processes send: turns taken from the database.
+
+Each channel has a row (`SendSlot`) holding the first moment nobody has claimed yet. A worker takes the next
+few turns — a tenth of a second's worth — with one conditional UPDATE … RETURNING, which moves that moment on
+by as many intervals (PostgreSQL locks the row for the statement; SQLite runs it alone). Turns are spaced
+1.02/rate seconds apart, whoever holds them, so the turns of all workers together never put more than the rate
+in any second.
+
+A turn is used only within TOLERANCE (10 ms) after its time. A thread woken later than that (a loaded machine, a
+long pause) gives its turn up and takes another: late sends never bunch up. The turns are spaced a little wider
+than 1/rate (`spacing`), and that margin pays for the tolerance and for jitter on the way to Twilio, so any
+one-second window still holds at most `rate` sends.
+
+Times are the workers' wall clocks (seconds since the epoch): processes on one machine share it; on several
+machines keep them in step with NTP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from sqlalchemy import Float, bindparam, case, insert, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from hotline.delivery import writers
+from hotline.models import SendSlot
+
+TOLERANCE = 0.01  # seconds a turn stays usable after its time
+
+
+def spacing(rate: float) -> float:
+    """Seconds between two turns: 1/rate stretched by 2 % and 50 ms a second's worth of turns. Any one-second window
+    then holds at most `rate` sends even with a send going up to TOLERANCE late and the way to Twilio taking 10 ms
+    longer for one send than another (60 ms at 1/s, where the slack costs nothing worth having)."""
+    return (1.02 + 0.05 / rate) / rate
+AHEAD = 0.1  # seconds of turns taken at a time: few statements at 100/s, little left unused when a worker stops
+FAR = 60.0  # a stored moment further ahead than this is a clock that jumped, not someone's turns
+
+
+class SharedPacer:
+    """`wait()` returns when this process may send one more on `channel`; the turns come from the database."""
+
+    def __init__(self, engine: Engine, channel: str, rate: float, *, clock=time.time, sleep=time.sleep):
+        self.engine, self.channel = engine, str(channel)
+        self.interval = spacing(rate)
+        self.chunk = max(1, int(rate * AHEAD))
+        self.clock, self.sleep = clock, sleep
+        self.turns: deque[float] = deque()
+        self.lock = threading.Lock()
+        slot = SendSlot.__table__
+        now, span = bindparam("now", type_=Float), bindparam("span", type_=Float)
+        start = case(((slot.c.next_free > now) & (slot.c.next_free < now + FAR), slot.c.next_free), else_=now)
+        self._claim = (  # built once: its SQL is cached, not compiled again at every take
+            update(slot).where(slot.c.channel == self.channel).values(next_free=start + span).returning(slot.c.next_free)
+        )
+
+    def wait(self) -> float:
+        """Returns when a turn is ours: the clock's time then."""
+        while True:
+            with self.lock:
+                now = self.clock()
+                while self.turns and self.turns[0] + TOLERANCE <= now:
+                    self.turns.popleft()  # nobody came for it in time: gone
+                if not self.turns:
+                    self.turns.extend(self.take(now, self.chunk))
+                turn = self.turns.popleft()
+            if turn > now:
+                self.sleep(turn - now)
+            released = self.clock()
+            if released < turn + TOLERANCE:
+                return released
+
+    def take(self, now: float, count: int) -> list[float]:
+        """Claim the next `count` turns from the database: one statement, its own short transaction."""
+        span = count * self.interval
+        for _ in range(2):
+            try:
+                with writers.turn(self.engine), self.engine.begin() as connection:
+                    end = connection.execute(self._claim, {"now": now, "span": span}).scalar()
+                    if end is None:  # the channel's first send ever: its row
+                        connection.execute(insert(SendSlot).values(channel=self.channel, next_free=now + span))
+                        end = now + span
+            except IntegrityError:  # another worker wrote the row first: take turns from it
+                continue
+            first = end - span
+            return [first + n * self.interval for n in range(count)]
+        raise RuntimeError(f"could not take send turns for {self.channel}")
