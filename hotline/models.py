@@ -197,12 +197,14 @@ class Delivery(SQLModel, table=True):
         UniqueConstraint("report_id", "member_id"),  # each number once per report
         # the log's delivery counts per report (and per street for a coordinator) read from the index alone
         Index("ix_delivery_report_counts", "report_id", "state", "street_id"),
+        # a member's latest alerts, newest first, without reading their older ones (which incident a text follows)
+        Index("ix_delivery_member_created", "member_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int | None = _fk("report.id", nullable=True, index=False)  # ix_delivery_report_counts leads with it
     announcement_id: int | None = _fk("announcement.id", nullable=True)
-    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
+    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL", index=False)  # ix_delivery_member_created
     street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
     phone: str = Field(sa_type=String(20))
     channel: str = Field(default=Channel.SMS, sa_type=String(8))

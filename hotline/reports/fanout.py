@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, true, update
+from sqlalchemy import Integer, Text, and_, bindparam, case, exists, func, insert, literal, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
@@ -40,26 +40,32 @@ COLUMNS = [
 ]
 
 
-def _recipients(report: Report, street_ids: list[int]):
-    """Active members of these streets, minus the reporter and opted-out or unusable numbers."""
-    return and_(
-        Membership.street_id.in_(street_ids),
-        Membership.status == MembershipStatus.ACTIVE.value,
-        Member.opted_out_at.is_(None),
-        Member.invalid_at.is_(None),
-        Member.phone != (report.phone or ""),
-        Member.id != (report.member_id or -1),
-    )
+# Built once (every report's webhook runs them): active members of the street(s), minus the reporter and
+# opted-out or unusable numbers.
+_RECIPIENTS = and_(
+    Membership.status == MembershipStatus.ACTIVE.value,
+    Member.opted_out_at.is_(None),
+    Member.invalid_at.is_(None),
+    Member.phone != bindparam("reporter_phone"),
+    Member.id != bindparam("reporter_id"),
+)
+_COUNT = {  # of one street (most reports), or of several
+    many: core_select(func.count(func.distinct(Member.id)))
+    .select_from(Membership)
+    .join(Member, Member.id == Membership.member_id)
+    .where(Membership.street_id.in_(bindparam("street_ids", expanding=True)) if many else Membership.street_id == bindparam("street_id"),
+           _RECIPIENTS)
+    for many in (False, True)
+}
+
+
+def _reporter(report: Report) -> dict:
+    return {"reporter_phone": report.phone or "", "reporter_id": report.member_id or -1}
 
 
 def count_recipients(session: Session, report: Report, streets: list[Street]) -> int:
-    query = (
-        core_select(func.count(func.distinct(Member.id)))
-        .select_from(Membership)
-        .join(Member, Member.id == Membership.member_id)
-        .where(_recipients(report, [s.id for s in streets]))
-    )
-    return session.execute(query).scalar_one()
+    ids = {"street_ids": [s.id for s in streets]} if len(streets) > 1 else {"street_id": streets[0].id}
+    return session.connection().execute(_COUNT[len(streets) > 1], {**_reporter(report), **ids}).scalar_one()
 
 
 def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
@@ -74,14 +80,52 @@ def broadcast(*, session: Session, config, report: Report, streets: list[Street]
     return write_deliveries(session=session, config=config, report=report, streets=streets, now=now)
 
 
+def _insert_deliveries(update: bool, urgent: bool):
+    """INSERT … SELECT of one street's deliveries, with parameters; one statement for each kind of alert."""
+    is_call = Member.alerts == AlertChannel.CALL
+    already = exists().where(and_(Delivery.report_id == bindparam("report_id"), Delivery.member_id == Member.id))
+    if not update:
+        wanted = true()
+    elif not urgent:  # calls stay rare: an update rings a call member only when urgent, and never past
+        wanted = ~is_call  # MAX_CALLS_PER_INCIDENT; other updates wait for them on the voice menu (2, latest alerts)
+    else:
+        wanted = or_(~is_call, calls_in_incident(bindparam("incident_id"), Member.id) < MAX_CALLS_PER_INCIDENT)
+    rows = (
+        core_select(
+            bindparam("report_id", type_=Integer),
+            Member.id,
+            bindparam("street_id", type_=Integer),
+            Member.phone,
+            case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
+            case((is_call, bindparam("call_body", type_=Text)), else_=bindparam("sms_body", type_=Text)),
+            literal(urgent),
+            literal(DeliveryState.QUEUED.value),
+            literal(0),
+            case((is_call, bindparam("call_at", type_=UTCDateTime)), else_=bindparam("now", type_=UTCDateTime)),
+            literal(False),
+            bindparam("now", type_=UTCDateTime),
+            bindparam("now", type_=UTCDateTime),
+        )
+        .select_from(Membership)
+        .join(Member, Member.id == Membership.member_id)
+        .where(Membership.street_id == bindparam("street_id"), _RECIPIENTS, ~already, wanted)
+    )
+    # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
+    return insert(Delivery.__table__).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
+
+
 def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
     """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS)."""
     local_time = report.created_at.astimezone(config.timezone)
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
-    call_at = call_release_time(config, now, report.urgent)
-    is_call = Member.alerts == AlertChannel.CALL
     update = report.kind == ReportKind.UPDATE and report.incident_id is not None
     ref = f"R{session.get(Incident, report.incident_id).report_id}" if update else report.ref
+    statement = _INSERT_DELIVERIES[update, bool(report.urgent)]
+    params = {
+        **_reporter(report), "report_id": report.id, "incident_id": report.incident_id, "now": now,
+        "call_at": call_release_time(config, now, report.urgent),
+    }
+    connection = session.connection()
     total = 0
     for street in streets:
         if update:
@@ -90,31 +134,7 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
         else:
             sms_body = messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent)
             call_body = messages.alert_call(config.scheme_name, street.name, local_time, text)
-        already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
-        wanted = _calls_allowed(report, is_call) if update else true()
-        rows = (
-            core_select(
-                literal(report.id),
-                Member.id,
-                literal(street.id),
-                Member.phone,
-                case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
-                case((is_call, literal(call_body)), else_=literal(sms_body)),
-                literal(report.urgent),
-                literal(DeliveryState.QUEUED.value),
-                literal(0),
-                case((is_call, literal(call_at, UTCDateTime)), else_=literal(now, UTCDateTime)),
-                literal(False),
-                literal(now, UTCDateTime),
-                literal(now, UTCDateTime),
-            )
-            .select_from(Membership)
-            .join(Member, Member.id == Membership.member_id)
-            .where(_recipients(report, [street.id]), ~already, wanted)
-        )
-        # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
-        statement = insert(Delivery).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
-        total += session.execute(statement).rowcount
+        total += connection.execute(statement, {**params, "street_id": street.id, "sms_body": sms_body, "call_body": call_body}).rowcount
     return total
 
 
@@ -132,12 +152,7 @@ def calls_in_incident(incident_id: int, member_id_column):
     )
 
 
-def _calls_allowed(report: Report, is_call):
-    """Calls stay rare: an update rings a call member only when urgent, and never past MAX_CALLS_PER_INCIDENT;
-    other updates wait for them on the voice menu (2, latest alerts)."""
-    if not report.urgent:
-        return ~is_call
-    return or_(~is_call, calls_in_incident(report.incident_id, Member.id) < MAX_CALLS_PER_INCIDENT)
+_INSERT_DELIVERIES = {(update, urgent): _insert_deliveries(update, urgent) for update in (False, True) for urgent in (False, True)}
 
 
 def expand_pending(*, session: Session, config, limit: int = 5, now: datetime | None = None) -> int:
