@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, and_, bindparam, insert, or_
 from sqlalchemy import select as core_select
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func
 
 from hotline import messages
 from hotline.coordination import commands
@@ -97,20 +97,27 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     return reply
 
 
+def _is_member_statement():
+    membership = (
+        core_select(Membership.id)
+        .join(Member, Member.id == Membership.member_id)
+        .where(
+            Member.phone == bindparam("phone"),
+            or_(Membership.status == MembershipStatus.ACTIVE.value, Membership.status == MembershipStatus.PENDING.value),
+            Membership.joined_at <= bindparam("joined_before", type_=UTCDateTime),
+        )
+    )
+    coordinator = core_select(Coordinator.id).where(Coordinator.phone == bindparam("phone"))
+    return core_select(or_(membership.exists(), coordinator.exists()))
+
+
+_IS_MEMBER = _is_member_statement()
+
+
 def _is_member(session: Session, sender: str, now: datetime) -> bool:
     """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
     count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
-    membership = (
-        select(Membership.id)
-        .join(Member, Member.id == Membership.member_id)
-        .where(
-            Member.phone == sender,
-            Membership.status.in_([MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value]),
-            Membership.joined_at <= now - timedelta(hours=1),
-        )
-    )
-    coordinator = select(Coordinator.id).where(Coordinator.phone == sender)
-    return bool(session.exec(select(or_(membership.exists(), coordinator.exists()))).one())
+    return bool(session.connection().execute(_IS_MEMBER, {"phone": sender, "joined_before": now - timedelta(hours=1)}).scalar())
 
 
 def _strangers_cap(config) -> int:
