@@ -3,6 +3,7 @@
     python -m bench.webhook                      # full run: streets of 10, 1,000, 10,000; 5 runs of 10 s
     python -m bench.webhook --smoke              # CI-sized: one street of 10, 1 run of 2 s
     python -m bench.webhook --database-url postgresql+psycopg://…
+    python -m bench.webhook --in-process 400 --runs 3   # CPU and SQL statements per report, test client, SQLite
 
 Each run measures the ceiling and the app back to back with the same wrk script (signed inbound SMS
 reports from members of the street, every MessageSid new), so each ratio compares like with like
@@ -180,6 +181,49 @@ def measure(size: int, args) -> list[dict]:
     return rows
 
 
+def in_process(reports: int, runs: int) -> int:
+    """CPU per report and SQL statements per update through Flask's test client on SQLite (no gunicorn, no wrk):
+    a street of 10, 50 reports to warm up, then `reports` more; a fresh database each run."""
+    import logging
+
+    from sqlalchemy import event
+
+    from hotline import create_app
+
+    logging.disable(logging.WARNING)
+    validator, cpu, counts = RequestValidator(AUTH_TOKEN), [], []
+    for run in range(runs):
+        workdir = Path(tempfile.mkdtemp(prefix="bench-webhook-inproc-"))
+        environ = app_environ(f"sqlite:///{workdir / 'bench.db'}")
+        numbers = seed(workdir, environ, 10)
+        app = create_app(instance_path=workdir / "instance", environ=environ)
+        client, seen = app.test_client(), []
+        event.listen(app.extensions["hotline"].engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+
+        def post(n: int) -> None:
+            form = {"AccountSid": ACCOUNT_SID, "MessageSid": f"SM{run:04d}{n:028d}", "From": random.choice(numbers),
+                    "To": "+447400123456", "Body": f"sighting {n}: man trying car door handles, red hoodie", "NumMedia": "0"}
+            signature = validator.compute_signature(PUBLIC_URL + "/twilio/sms", form)
+            assert client.post("/twilio/sms", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
+
+        for n in range(50):
+            post(n)
+        times = []
+        for n in range(50, 50 + reports):
+            seen.clear()
+            started = time.process_time()
+            post(n)
+            times.append(time.process_time() - started)
+            counts.append(len(seen))
+        cpu.append(statistics.median(times))
+        print(f"run {run}: CPU per report {cpu[-1] * 1000:.2f} ms (median of {reports}), statements {statistics.median(counts):.0f}", flush=True)
+        app.extensions["hotline"].engine.dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nCPU per report, median of {runs} runs: {statistics.median(cpu) * 1000:.2f} ms;"
+          f" SQL statements per report (most are updates): {statistics.median(counts):.0f}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 1000, 10000])
@@ -190,7 +234,11 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=40000, help="signed requests generated a run")
     parser.add_argument("--database-url")
     parser.add_argument("--smoke", action="store_true", help="CI-sized: seconds, not minutes")
+    parser.add_argument("--in-process", type=int, metavar="REPORTS",
+                        help="instead: CPU and SQL statements per report through Flask's test client (SQLite)")
     args = parser.parse_args(argv)
+    if args.in_process:
+        return in_process(args.in_process, args.runs)
     if args.smoke:
         args.sizes, args.runs, args.seconds, args.requests = [10], 1, 2, 5000
     if not shutil.which("wrk"):

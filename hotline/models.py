@@ -205,12 +205,14 @@ class Delivery(SQLModel, table=True):
         Index("ix_delivery_acknowledged", "report_id", "street_id", postgresql_where=sql("acknowledged_at IS NOT NULL")),
         # access.caller_trouble, on every coordinator's page: alert calls that failed in the past day (a few among millions)
         Index("ix_delivery_failed_calls", "updated_at", postgresql_where=sql("channel = 'call' AND state = 'failed'")),
+        # a member's latest alerts, newest first, without reading their older ones (which incident a text follows)
+        Index("ix_delivery_member_created", "member_id", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     report_id: int | None = _fk("report.id", nullable=True, index=False)  # ix_delivery_report_counts leads with it
     announcement_id: int | None = _fk("announcement.id", nullable=True)
-    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL")
+    member_id: int | None = _fk("member.id", nullable=True, ondelete="SET NULL", index=False)  # ix_delivery_member_created
     street_id: int | None = _fk("street.id", nullable=True, ondelete="SET NULL", index=False)
     phone: str = Field(sa_type=String(20))
     channel: str = Field(default=Channel.SMS, sa_type=String(8))

@@ -22,6 +22,12 @@ def test_webhook_benchmark_smoke_run(capsys):
     assert "| members | app req/s |" in table and "| 10 |" in table
 
 
+def test_webhook_in_process_benchmark_smoke_run(capsys):
+    assert webhook.main(["--in-process", "20", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "CPU per report, median of 1 runs" in out and "SQL statements per report (most are updates): 11" in out
+
+
 def test_fanout_benchmark_smoke_run(capsys):
     assert fanout.main(["--smoke"]) == 0  # non-zero: a duplicate, or more than the rate in some second
     assert "| 60 | 50 |" in capsys.readouterr().out

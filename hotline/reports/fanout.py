@@ -8,8 +8,9 @@ and the dispatcher writes its deliveries straight after: a webhook's time must n
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, true, update
+from sqlalchemy import Integer, Text, and_, bindparam, case, exists, func, insert, literal, or_, true, update
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
@@ -31,7 +32,6 @@ from hotline.models import (
     ReportStreet,
     Street,
 )
-from hotline.residents import languages
 
 INLINE_LIMIT = 500
 MAX_CALLS_PER_INCIDENT = 3  # the first alert, urgent updates, the all-clear: never more calls than this
@@ -41,28 +41,34 @@ COLUMNS = [
 ]
 
 
-def _recipients(report: Report, street_ids: list[int]):
-    """Active members of these streets, minus the reporter and opted-out or unusable numbers."""
-    return and_(
-        Membership.street_id.in_(street_ids),
-        Membership.status == MembershipStatus.ACTIVE.value,
-        Member.opted_out_at.is_(None),
-        Member.invalid_at.is_(None),
-        Member.phone != (report.phone or ""),
-        Member.id != (report.member_id or -1),
-    )
+# Built once (every report's webhook runs them): active members of the street(s), minus the reporter and
+# opted-out or unusable numbers.
+_RECIPIENTS = and_(
+    Membership.status == MembershipStatus.ACTIVE.value,
+    Member.opted_out_at.is_(None),
+    Member.invalid_at.is_(None),
+    Member.phone != bindparam("reporter_phone"),
+    Member.id != bindparam("reporter_id"),
+)
+_COUNT = {  # of one street (most reports), or of several: recipients per language
+    many: core_select(Member.language, func.count(func.distinct(Member.id)))
+    .select_from(Membership)
+    .join(Member, Member.id == Membership.member_id)
+    .where(Membership.street_id.in_(bindparam("street_ids", expanding=True)) if many else Membership.street_id == bindparam("street_id"),
+           _RECIPIENTS)
+    .group_by(Member.language)
+    for many in (False, True)
+}
+
+
+def _reporter(report: Report) -> dict:
+    return {"reporter_phone": report.phone or "", "reporter_id": report.member_id or -1}
 
 
 def recipient_languages(session: Session, report: Report, streets: list[Street]) -> dict[str, int]:
     """{language: recipients}: the count, and which languages the alert's body is needed in."""
-    query = (
-        core_select(Member.language, func.count(func.distinct(Member.id)))
-        .select_from(Membership)
-        .join(Member, Member.id == Membership.member_id)
-        .where(_recipients(report, [s.id for s in streets]))
-        .group_by(Member.language)
-    )
-    return dict(session.execute(query).all())
+    ids = {"street_ids": [s.id for s in streets]} if len(streets) > 1 else {"street_id": streets[0].id}
+    return dict(session.connection().execute(_COUNT[len(streets) > 1], {**_reporter(report), **ids}).all())
 
 
 def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
@@ -78,52 +84,79 @@ def broadcast(*, session: Session, config, report: Report, streets: list[Street]
     return write_deliveries(session=session, config=config, report=report, streets=streets, now=now, spoken_in=set(spoken_in))
 
 
+def _body(kind: str, others: tuple[str, ...]):
+    """The English body, or the one in the member's language when it is one of `others` (parameters
+    `sms_body`, `sms_ur` …)."""
+    english = bindparam(f"{kind}_body", type_=Text)
+    if not others:
+        return english
+    return case(*((Member.language == code, bindparam(f"{kind}_{code}", type_=Text)) for code in others), else_=english)
+
+
+@cache
+def _insert_deliveries(update: bool, urgent: bool, others: tuple[str, ...]):
+    """INSERT … SELECT of one street's deliveries, with parameters; one statement for each kind of alert and
+    set of languages other than English among its recipients, built once."""
+    is_call = Member.alerts == AlertChannel.CALL
+    already = exists().where(and_(Delivery.report_id == bindparam("report_id"), Delivery.member_id == Member.id))
+    if not update:
+        wanted = true()
+    elif not urgent:  # calls stay rare: an update rings a call member only when urgent, and never past
+        wanted = ~is_call  # MAX_CALLS_PER_INCIDENT; other updates wait for them on the voice menu (2, latest alerts)
+    else:
+        wanted = or_(~is_call, calls_in_incident(bindparam("incident_id"), Member.id) < MAX_CALLS_PER_INCIDENT)
+    rows = (
+        core_select(
+            bindparam("report_id", type_=Integer),
+            Member.id,
+            bindparam("street_id", type_=Integer),
+            Member.phone,
+            case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
+            case((is_call, _body("call", others)), else_=_body("sms", others)),
+            case((Member.language.in_(others), Member.language), else_=literal(translations.DEFAULT)) if others
+            else literal(translations.DEFAULT),
+            literal(urgent),
+            literal(DeliveryState.QUEUED.value),
+            literal(0),
+            case((is_call, bindparam("call_at", type_=UTCDateTime)), else_=bindparam("now", type_=UTCDateTime)),
+            literal(False),
+            bindparam("now", type_=UTCDateTime),
+            bindparam("now", type_=UTCDateTime),
+        )
+        .select_from(Membership)
+        .join(Member, Member.id == Membership.member_id)
+        .where(Membership.street_id == bindparam("street_id"), _RECIPIENTS, ~already, wanted)
+    )
+    # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
+    return insert(Delivery.__table__).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
+
+
 def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime, spoken_in=None) -> int:
     """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS). The alert is
-    made in each language of `spoken_in` (the recipients'; all when not given), the frame translated."""
+    made in each language of `spoken_in` (the recipients'; all when not given), the frame translated and
+    the resident's words as written."""
     local_time = report.created_at.astimezone(config.timezone)
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
-    call_at = call_release_time(config, now, report.urgent)
-    is_call = Member.alerts == AlertChannel.CALL
     update = report.kind == ReportKind.UPDATE and report.incident_id is not None
     ref = f"R{session.get(Incident, report.incident_id).report_id}" if update else report.ref
+    others = tuple(code for code in translations.TRANSLATED if spoken_in is None or code in spoken_in)
+    statement = _insert_deliveries(update, bool(report.urgent), others)
+    params = {
+        **_reporter(report), "report_id": report.id, "incident_id": report.incident_id, "now": now,
+        "call_at": call_release_time(config, now, report.urgent),
+    }
+    connection = session.connection()
     total = 0
     for street in streets:
-        # One body per language: the frame translated, the resident's words as written.
         if update:
-            sms_body = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=spoken_in)
-            call_body = translations.each(
-                lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True, only=spoken_in)
+            sms = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=others)
+            call = translations.each(lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True, only=others)
         else:
-            sms_body = translations.each(lambda: messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent), only=spoken_in)
-            call_body = translations.each(
-                lambda: messages.alert_call(config.scheme_name, street.name, local_time, text), spoken=True, only=spoken_in)
-        already = exists().where(and_(Delivery.report_id == report.id, Delivery.member_id == Member.id))
-        wanted = _calls_allowed(report, is_call) if update else true()
-        rows = (
-            core_select(
-                literal(report.id),
-                Member.id,
-                literal(street.id),
-                Member.phone,
-                case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
-                case((is_call, languages.body_for(call_body)), else_=languages.body_for(sms_body)),
-                languages.known(),
-                literal(report.urgent),
-                literal(DeliveryState.QUEUED.value),
-                literal(0),
-                case((is_call, literal(call_at, UTCDateTime)), else_=literal(now, UTCDateTime)),
-                literal(False),
-                literal(now, UTCDateTime),
-                literal(now, UTCDateTime),
-            )
-            .select_from(Membership)
-            .join(Member, Member.id == Membership.member_id)
-            .where(_recipients(report, [street.id]), ~already, wanted)
-        )
-        # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
-        statement = insert(Delivery).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
-        total += session.execute(statement).rowcount
+            sms = translations.each(lambda: messages.broadcast(street.name, ref, local_time, text, urgent=report.urgent), only=others)
+            call = translations.each(lambda: messages.alert_call(config.scheme_name, street.name, local_time, text), spoken=True, only=others)
+        bodies = {"sms_body": sms[translations.DEFAULT], "call_body": call[translations.DEFAULT]}
+        bodies |= {f"sms_{code}": sms[code] for code in others} | {f"call_{code}": call[code] for code in others}
+        total += connection.execute(statement, {**params, "street_id": street.id, **bodies}).rowcount
     return total
 
 
@@ -141,12 +174,9 @@ def calls_in_incident(incident_id: int, member_id_column):
     )
 
 
-def _calls_allowed(report: Report, is_call):
-    """Calls stay rare: an update rings a call member only when urgent, and never past MAX_CALLS_PER_INCIDENT;
-    other updates wait for them on the voice menu (2, latest alerts)."""
-    if not report.urgent:
-        return ~is_call
-    return or_(~is_call, calls_in_incident(report.incident_id, Member.id) < MAX_CALLS_PER_INCIDENT)
+for _update in (False, True):  # the English-only statements, the usual case, built at import
+    for _urgent in (False, True):
+        _insert_deliveries(_update, _urgent, ())
 
 
 def expand_pending(*, session: Session, config, limit: int = 5, now: datetime | None = None) -> int:

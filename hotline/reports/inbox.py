@@ -7,13 +7,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
-from sqlmodel import Session, func, select
+from sqlalchemy import Integer, and_, bindparam, insert, or_
+from sqlalchemy import select as core_select
+from sqlmodel import Session, func
 
 from hotline import messages, translations
 from hotline.coordination import commands
-from hotline.db import utcnow
-from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus
+from hotline.db import UTCDateTime, utcnow
+from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus, Street
 from hotline.reports import incidents, intake
 from hotline.residents import languages, members, streets
 
@@ -45,6 +46,34 @@ def parse(body: str) -> tuple[str | None, str]:
     return None, tidy
 
 
+def _context_statement():
+    """One round trip before handling: this MessageSid's earlier answer if any, and the hour's replies (all,
+    and this number's), each count stopping at the cap it is compared with."""
+    events = InboundEvent.__table__.c
+    hour_ago = bindparam("hour_ago", type_=UTCDateTime)
+
+    def replied(limit: str, *where):
+        rows = (
+            core_select(events.key)
+            .where(events.kind == "sms", events.created_at >= hour_ago, events.reply.is_not(None), *where)
+            .limit(bindparam(limit, type_=Integer))
+            .subquery()
+        )
+        return core_select(func.count()).select_from(rows).scalar_subquery()
+
+    seen = core_select(events.key).where(events.key == bindparam("key"))
+    return core_select(
+        seen.exists().label("seen"),
+        core_select(events.reply).where(events.key == bindparam("key")).scalar_subquery().label("reply"),
+        replied("all_cap").label("answered"),
+        replied("own_cap", events.phone == bindparam("phone")).label("own"),
+    )
+
+
+_CONTEXT = _context_statement()
+_INSERT_EVENT = insert(InboundEvent.__table__)
+
+
 def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, now: datetime | None = None) -> Reply:
     """Handle one inbound SMS inside the caller's transaction; a repeated MessageSid returns the first reply.
 
@@ -52,58 +81,50 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     its primary key at commit and rolls back whole, so the effect happens once either way.
     """
     key = f"sms:{sid}"
-    seen = session.get(InboundEvent, key)
-    if seen is not None:
-        return Reply(seen.reply, duplicate=True)
     now = now or utcnow()
-    answered = _all_replies_last_hour(session, now)
+    seen, earlier, answered, own = session.connection().execute(_CONTEXT, {
+        "key": key, "phone": sender, "hour_ago": now - timedelta(hours=1),
+        "all_cap": max(config.max_replies_per_hour_total, 0), "own_cap": max(config.max_replies_per_hour, 0),
+    }).one()
+    if seen:
+        return Reply(earlier, duplicate=True)
     # Who is a member is asked only when strangers are no longer answered, and before handling: a stranger's JOIN makes them pending.
     member = answered >= _strangers_cap(config) and _is_member(session, sender, now)
     reply = _handle(session, config, sender, body, now)
-    if reply.text is not None and _over_reply_cap(session, config, sender, now, answered=answered, member=member):
+    if reply.text is not None and _over_reply_cap(config, own=own, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
-    session.add(InboundEvent(key=key, kind="sms", phone=sender, created_at=now, reply=reply.text))
+    session.connection().execute(_INSERT_EVENT, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
     return reply
 
 
-def _replies_last_hour(session: Session, sender: str, now: datetime) -> int:
-    return session.exec(
-        select(func.count()).select_from(InboundEvent).where(
-            InboundEvent.phone == sender, InboundEvent.kind == "sms", InboundEvent.created_at >= now - timedelta(hours=1),
-            InboundEvent.reply.is_not(None),
+def _is_member_statement():
+    membership = (
+        core_select(Membership.id)
+        .join(Member, Member.id == Membership.member_id)
+        .where(
+            Member.phone == bindparam("phone"),
+            or_(Membership.status == MembershipStatus.ACTIVE.value, Membership.status == MembershipStatus.PENDING.value),
+            Membership.joined_at <= bindparam("joined_before", type_=UTCDateTime),
         )
-    ).one()
+    )
+    coordinator = core_select(Coordinator.id).where(Coordinator.phone == bindparam("phone"))
+    return core_select(or_(membership.exists(), coordinator.exists()))
 
 
-def _all_replies_last_hour(session: Session, now: datetime) -> int:
-    return session.exec(
-        select(func.count()).select_from(InboundEvent).where(
-            InboundEvent.kind == "sms", InboundEvent.created_at >= now - timedelta(hours=1), InboundEvent.reply.is_not(None)
-        )
-    ).one()
+_IS_MEMBER = _is_member_statement()
 
 
 def _is_member(session: Session, sender: str, now: datetime) -> bool:
     """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
     count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
-    membership = (
-        select(Membership.id)
-        .join(Member, Member.id == Membership.member_id)
-        .where(
-            Member.phone == sender,
-            Membership.status.in_([MembershipStatus.ACTIVE.value, MembershipStatus.PENDING.value]),
-            Membership.joined_at <= now - timedelta(hours=1),
-        )
-    )
-    coordinator = select(Coordinator.id).where(Coordinator.phone == sender)
-    return bool(session.exec(select(or_(membership.exists(), coordinator.exists()))).one())
+    return bool(session.connection().execute(_IS_MEMBER, {"phone": sender, "joined_before": now - timedelta(hours=1)}).scalar())
 
 
 def _strangers_cap(config) -> int:
     return config.max_replies_per_hour_total - config.member_reply_reserve
 
 
-def _over_reply_cap(session: Session, config, sender: str, now: datetime, *, answered: int, member: bool) -> bool:
+def _over_reply_cap(config, *, own: int, answered: int, member: bool) -> bool:
     """Each reply is an SMS we pay for, sent to whatever number the message claims to come from: cap them
     per number, and in total, so a flood from many (spoofed) numbers cannot run up the bill either.
 
@@ -111,8 +132,9 @@ def _over_reply_cap(session: Session, config, sender: str, now: datetime, *, ans
     the members' reserve (HOTLINE_REPLIES_RESERVED_FOR_MEMBERS, a fifth by default), members and
     coordinators up to the total itself. A flood of strangers then leaves the reserve to the scheme's
     own people, and the bill is bounded by the total whoever sends. Concurrent webhooks may each see the
-    count just under a cap: it is exceeded by at most that many."""
-    if _replies_last_hour(session, sender, now) >= config.max_replies_per_hour:
+    count just under a cap: it is exceeded by at most that many. `own` and `answered` are the hour's
+    replies to this number and to all, counted (up to their caps) before the text was handled."""
+    if own >= config.max_replies_per_hour:
         return True
     cap = config.max_replies_per_hour_total if member else _strangers_cap(config)
     if answered >= cap:
@@ -122,38 +144,47 @@ def _over_reply_cap(session: Session, config, sender: str, now: datetime, *, ans
     return False
 
 
+_MEMBER_AND_STREETS = (
+    core_select(Member.id, Member.language, Street.id, Street.name, Street.moderated)
+    .select_from(Member)
+    .outerjoin(Membership, and_(Membership.member_id == Member.id, Membership.status == MembershipStatus.ACTIVE.value))
+    .outerjoin(Street, Street.id == Membership.street_id)
+    .where(Member.phone == bindparam("phone"))
+    .order_by(Street.name)
+)
+
+
+@dataclass
+class Sender:
+    """A member texting something that is not a keyword: their id and active streets, in one query."""
+
+    id: int
+    language: str
+    streets: list[intake.StreetRef]
+
+
+def _sender(session: Session, phone: str) -> Sender | None:
+    rows = session.connection().execute(_MEMBER_AND_STREETS, {"phone": phone}).all()
+    if not rows:
+        return None
+    return Sender(rows[0][0], rows[0][1], [intake.StreetRef(*row[2:]) for row in rows if row[2] is not None])
+
+
 def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:
     """Keywords stay English whatever the language; every reply is in the sender's."""
     keyword, argument = parse(body)
-    member = members.find(session, sender)
-    if keyword == "LANGUAGE" and argument:
-        chosen = translations.choice(argument)
-        if chosen is None:  # "Language they used was aggressive": an ordinary message, never lost to a keyword
-            keyword, argument = None, " ".join(body.split())
-        else:
-            member = member or members.get_or_create(session, sender)
-            languages.set_language(session, member, chosen)
+    if keyword == "LANGUAGE" and argument and translations.choice(argument) is None:
+        keyword, argument = None, " ".join(body.split())  # "Language they used was aggressive": a report, never lost to a keyword
+    if keyword in WHOLE_MESSAGE or keyword == "JOIN":
+        return _keyword(session, config, sender, keyword, argument, now)
+    member = _sender(session, sender)
     with translations.speaking(member.language if member else None):
-        return _answer(session, config, sender, member, keyword, argument, body, now)
+        return _message(session, config, sender, member, keyword, argument, body, now)
 
 
-def _answer(session: Session, config, sender: str, member: Member | None, keyword: str | None, argument: str, body: str,
-            now: datetime) -> Reply:
-    scheme = config.scheme_name
-    if keyword == "LANGUAGE":
-        return Reply(messages.language_set(scheme) if argument else messages.language_choices())
-    if keyword in STOP_WORDS:
-        members.opt_out(session, sender, now=now)
-        return Reply(messages.opted_out(scheme))
-    if keyword in START_WORDS:
-        member = members.opt_in(session, sender)
-        return Reply(messages.opted_in(scheme, [s.name for s in members.active_streets(session, member)]))
-    if keyword in HELP_WORDS:
-        return Reply(messages.help_text(scheme))
-    if keyword == "JOIN":
-        return Reply(_join(session, sender, argument, now))
-    if keyword in ("LEAVE", "CALL ME", "TEXT ME"):
-        return Reply(_member_setting(session, config, member, keyword))
+def _message(session: Session, config, sender: str, member: Sender | None, keyword: str | None, argument: str, body: str,
+             now: datetime) -> Reply:
+    """A coordinator's command, or a report, an update or an acknowledgement."""
     command = commands.handle(session=session, config=config, sender=sender, body=body, now=now)
     if command is not None:
         return Reply(command.text, queued=command.queued)
@@ -165,7 +196,7 @@ def _answer(session: Session, config, sender: str, member: Member | None, keywor
         incidents.acknowledge(session, sender, how="sms", now=now)
         return Reply(None)  # "seen": recorded against their alert, never broadcast, never answered (a reply costs an SMS)
     urgent = keyword == "URGENT"
-    if member is not None and members.active_streets(session, member):
+    if member is not None and member.streets:
         prefixed = incidents.ref_prefix(argument)
         if prefixed is not None:
             incident = incidents.of_report(session, prefixed[0])
@@ -180,9 +211,36 @@ def _answer(session: Session, config, sender: str, member: Member | None, keywor
     return _report(session, config, sender, member, argument, urgent=urgent, now=now)
 
 
-def _update(session: Session, config, sender: str, member: Member, incident, text: str, *, urgent: bool, now: datetime) -> Reply:
+def _keyword(session: Session, config, sender: str, keyword: str, argument: str, now: datetime) -> Reply:
+    member = members.find(session, sender)
+    if keyword == "LANGUAGE" and argument:  # a choice (anything else was made a report before)
+        member = member or members.get_or_create(session, sender)
+        languages.set_language(session, member, translations.choice(argument))
+    with translations.speaking(member.language if member else None):
+        return _answer_keyword(session, config, sender, member, keyword, argument, now)
+
+
+def _answer_keyword(session: Session, config, sender: str, member: Member | None, keyword: str, argument: str, now: datetime) -> Reply:
+    scheme = config.scheme_name
+    if keyword == "LANGUAGE":
+        return Reply(messages.language_set(scheme) if argument else messages.language_choices())
+    if keyword in STOP_WORDS:
+        members.opt_out(session, sender, now=now)
+        return Reply(messages.opted_out(scheme))
+    if keyword in START_WORDS:
+        member = members.opt_in(session, sender)
+        return Reply(messages.opted_in(scheme, [s.name for s in members.active_streets(session, member)]))
+    if keyword in HELP_WORDS:
+        return Reply(messages.help_text(scheme))
+    if keyword == "JOIN":
+        return Reply(_join(session, sender, argument, now))
+    return Reply(_member_setting(session, config, member, keyword))
+
+
+def _update(session: Session, config, sender: str, member: Sender, incident, text: str, *, urgent: bool, now: datetime) -> Reply:
     outcome = intake.submit(
-        session=session, config=config, phone=sender, text=text, member=member, urgent=urgent, incident=incident, now=now
+        session=session, config=config, phone=sender, text=text, member=member, urgent=urgent, incident=incident,
+        streets=member.streets, now=now,
     )
     ref = incident.ref
     replies = {
@@ -228,9 +286,10 @@ def _member_setting(session: Session, config, member: Member | None, keyword: st
     return messages.alerts_by_text()
 
 
-def _report(session: Session, config, sender: str, member: Member | None, text: str, *, urgent: bool, now: datetime) -> Reply:
+def _report(session: Session, config, sender: str, member: Sender | None, text: str, *, urgent: bool, now: datetime) -> Reply:
     outcome = intake.submit(
-        session=session, config=config, phone=sender, text=text, member=member, urgent=urgent, now=now
+        session=session, config=config, phone=sender, text=text, member=member, urgent=urgent,
+        streets=member.streets if member else [], now=now,
     )
     ref = outcome.report.ref
     replies = {

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import case, func
+from sqlalchemy import Text, bindparam, case, func, insert, null, or_, union_all, update
 from sqlalchemy import select as core_select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlmodel import Session, select
 
-from hotline.db import utcnow
+from hotline.db import UTCDateTime, utcnow
 from hotline.models import Channel, Incident, Member, MembershipStatus, Report, ReportKind, ReportState, ReportStreet, Street
 from hotline.reports import fanout, sightings
 from hotline.residents import members
@@ -32,26 +35,68 @@ def _same_text(a: str | None, b: str | None) -> bool:
     return " ".join((a or "").casefold().split()) == " ".join((b or "").casefold().split())
 
 
+class StreetRef(NamedTuple):
+    """What a report needs of a street, read without the ORM (a `Street` serves as well)."""
+
+    id: int
+    name: str
+    moderated: bool
+
+
+# The report path's statements, built once: building an expression costs more than running it.
+_COUNTED = [ReportState.SENT.value, ReportState.HELD.value, ReportState.DROPPED.value]
+
+
+def _limits_statement():
+    """The member's report counts in the past hour and day, and (rows whose counts are NULL) the texts of their
+    latest 20 reports in the duplicate window, in one round trip. States compared one by one: an IN list would
+    be rewritten at every execution."""
+    def state_in(states):
+        return or_(*(Report.state == state for state in states))
+
+    mine = Report.member_id == bindparam("member_id")
+    counts = core_select(
+        null().cast(Text).label("text"),
+        func.coalesce(func.sum(case((Report.created_at >= bindparam("hour_ago", type_=UTCDateTime), 1), else_=0)), 0).label("hour"),
+        func.count(Report.id).label("day"),
+    ).where(mine, Report.created_at >= bindparam("day_ago", type_=UTCDateTime), state_in(_COUNTED))
+    recent = (
+        core_select(Report.text.label("text"))
+        .where(mine, Report.created_at >= bindparam("window", type_=UTCDateTime), state_in(_COUNTED[:2]))
+        .order_by(Report.created_at.desc())
+        .limit(20)
+        .subquery()
+    )
+    return union_all(counts, core_select(recent.c.text, null(), null()))
+
+
+_LIMITS = _limits_statement()
+_INCIDENT_STREETS = (
+    core_select(Street.id, Street.name, Street.moderated)
+    .join(ReportStreet, ReportStreet.street_id == Street.id)
+    .where(ReportStreet.report_id == bindparam("report_id"))
+    .order_by(Street.name)
+)
+_INSERT_REPORT = insert(Report.__table__)
+_INSERT_REPORT_STREET = insert(ReportStreet.__table__)
+_INSERT_INCIDENT = insert(Incident.__table__)
+_SET_REPORT_INCIDENT = (
+    update(Report.__table__).where(Report.__table__.c.id == bindparam("b_id")).values(incident_id=bindparam("b_incident_id"))
+)
+_TOUCH_INCIDENT = (
+    update(Incident.__table__).where(Incident.__table__.c.id == bindparam("b_id")).values(last_activity_at=bindparam("b_at"))
+)
+
+
 def _limit_breached(session: Session, config, member: Member, text: str | None, now: datetime) -> str | None:
-    """duplicate / over_hour / over_day, or None. Two small queries: this runs inside every report webhook."""
-    counted = [ReportState.SENT.value, ReportState.HELD.value, ReportState.DROPPED.value]
-    window = now - timedelta(minutes=config.duplicate_window_minutes)
-    if text:
-        recent = session.execute(
-            core_select(Report.text)
-            .where(Report.member_id == member.id, Report.created_at >= window, Report.state.in_(counted[:2]))
-            .order_by(Report.created_at.desc())
-            .limit(20)
-        ).scalars()
-        if any(_same_text(earlier, text) for earlier in recent):
-            return "duplicate"
-    hour_ago = now - timedelta(hours=1)
-    hour, day = session.execute(
-        core_select(
-            func.coalesce(func.sum(case((Report.created_at >= hour_ago, 1), else_=0)), 0),
-            func.count(Report.id),
-        ).where(Report.member_id == member.id, Report.created_at >= now - timedelta(days=1), Report.state.in_(counted))
-    ).one()
+    """duplicate / over_hour / over_day, or None. One small query: this runs inside every report webhook."""
+    rows = session.connection().execute(_LIMITS, {
+        "member_id": member.id, "hour_ago": now - timedelta(hours=1), "day_ago": now - timedelta(days=1),
+        "window": now - timedelta(minutes=config.duplicate_window_minutes),
+    }).all()
+    hour, day = next((row[1], row[2]) for row in rows if row[1] is not None)
+    if text and any(_same_text(row[0], text) for row in rows if row[1] is None):
+        return "duplicate"
     if hour >= config.max_reports_per_hour:
         return "over_hour"
     return "over_day" if day >= config.max_reports_per_day else None
@@ -69,13 +114,18 @@ def submit(
     recording_url: str | None = None,
     hold: bool = False,
     incident: Incident | None = None,
+    streets: list | None = None,
     now: datetime | None = None,
 ) -> Outcome:
     """Log a report and, from an active member within their limits, broadcast it or hold it for a coordinator.
 
     With `incident`, it is an update of that (open) incident: it goes to the incident's streets, whoever
     sends it, under the same limits, duplicate check and moderation as a report. A broadcast report opens
-    an incident of its own."""
+    an incident of its own. `member` is a `Member` or anything with its `id`; `streets`, the member's active
+    streets when the caller has read them already (`Street`s or `StreetRef`s).
+
+    Written with prebuilt Core statements (this is every report webhook's work); the report returned is
+    attached to the session as if loaded, so it can be read, changed and flushed like any other."""
     now = now or utcnow()
     report = Report(
         member_id=member.id if member else None,
@@ -88,9 +138,10 @@ def submit(
         kind=ReportKind.UPDATE if incident else ReportKind.REPORT,
         incident_id=incident.id if incident else None,
     )
-    streets = members.active_streets(session, member)
+    if streets is None:
+        streets = members.active_streets(session, member)
     if streets and incident is not None:
-        streets = incident_streets(session, incident)
+        streets = incident_streets_of(session, incident)
     linked = streets
     if not streets:
         pending = members.memberships(session, member, MembershipStatus.PENDING) if member else []
@@ -106,16 +157,40 @@ def submit(
             report.state, report.reason, kind = ReportState.HELD, ("review" if hold else "moderated"), "held"
         else:
             report.state, kind = ReportState.SENT, "sent"
-    session.add(report)
-    session.flush()
-    for street in linked:
-        session.add(ReportStreet(report_id=report.id, street_id=street.id))
+    connection = session.connection()
+    columns = Report.__table__.columns
+    report.id = connection.execute(
+        _INSERT_REPORT, {c.key: getattr(report, c.key) for c in columns if c.key != "id"}
+    ).inserted_primary_key[0]
+    if linked:
+        connection.execute(_INSERT_REPORT_STREET, [{"report_id": report.id, "street_id": street.id} for street in linked])
     if incident is not None and kind in ("sent", "held"):
-        incident.last_activity_at = now
-        session.add(incident)
-    count = _broadcast(session, config, report, streets, now) if kind == "sent" else 0
+        touch_incident(session, incident, now)
+    if kind == "sent" and report.kind == ReportKind.REPORT and report.incident_id is None:
+        report.incident_id = _open_incident(connection, report, now)
+    make_transient_to_detached(report)  # it is in the database now: the session may hold it as loaded
+    session.add(report)
+    count = fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now) if kind == "sent" else 0
     notified = sightings.record(session=session, config=config, report=report, streets=linked, alert=kind in ("sent", "held"), now=now)
     return Outcome(report=report, kind=kind, recipients=count, notified=notified)
+
+
+def _open_incident(connection, report: Report, now: datetime) -> int:
+    """A broadcast sighting (not an update) opens its incident."""
+    incident_id = connection.execute(
+        _INSERT_INCIDENT, {"report_id": report.id, "opened_at": now, "last_activity_at": now}
+    ).inserted_primary_key[0]
+    connection.execute(_SET_REPORT_INCIDENT, {"b_id": report.id, "b_incident_id": incident_id})
+    return incident_id
+
+
+def touch_incident(session: Session, incident: Incident, now: datetime) -> None:
+    """The incident is alive: one UPDATE, and a loaded `Incident` shows it without another at the flush."""
+    session.connection().execute(_TOUCH_INCIDENT, {"b_id": incident.id, "b_at": now})
+    if instance_state(incident).persistent:
+        set_committed_value(incident, "last_activity_at", now)
+    else:
+        incident.last_activity_at = now
 
 
 def _broadcast(session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
@@ -127,6 +202,12 @@ def _broadcast(session: Session, config, report: Report, streets: list[Street], 
         report.incident_id = incident.id
         session.add(report)
     return fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now)
+
+
+def incident_streets_of(session: Session, incident: Incident) -> list[StreetRef]:
+    """The streets an incident's first alert went to, as `StreetRef`s (one prebuilt query, no ORM)."""
+    rows = session.connection().execute(_INCIDENT_STREETS, {"report_id": incident.report_id})
+    return [StreetRef(*row) for row in rows]
 
 
 def incident_streets(session: Session, incident: Incident) -> list[Street]:

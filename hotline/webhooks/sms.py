@@ -40,7 +40,7 @@ def incoming_sms():
         log.exception("could not handle an incoming SMS (MessageSid %s); logging it raw", sid)
         reply = _salvage(rt, sender, body, sid)
     if reply.queued:
-        rt.outbox_changed()
+        rt.outbox_changed(notified=True)  # a worker was sent NOTIFY with the commit; this wakes an in-process one
     return sms_reply(reply.text)
 
 
@@ -50,7 +50,10 @@ def _receive(rt, sender: str, body: str, sid: str, attempts: int = 3) -> Reply:
     for attempt in range(attempts):
         try:
             with session_scope(rt.engine) as session:
-                return inbox.receive_sms(session=session, config=rt.config, sender=sender, body=body, sid=sid)
+                reply = inbox.receive_sms(session=session, config=rt.config, sender=sender, body=body, sid=sid)
+                if reply.queued:
+                    rt.outbox_changing(session.connection())
+                return reply
         except IntegrityError:
             with Session(rt.engine) as session:
                 event = session.get(InboundEvent, f"sms:{sid}")

@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlmodel import Session, select
 
+from hotline.db import make_engine
 from hotline.delivery import wake
 from hotline.delivery.outbox import Dispatcher
 from hotline.models import Delivery, DeliveryState
@@ -56,6 +57,31 @@ def test_notify_from_the_web_process_wakes_the_workers_listener(postgres_url, tm
         woken.clear()
         web.outbox_changed()  # no dispatcher in this process: NOTIFY
         assert woken.wait(10)
+    finally:
+        listener.stop()
+        web.engine.dispose()
+        worker_engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_report_to_the_web_process_wakes_the_workers_listener_with_its_commit(postgres_url, tmp_path):
+    """The webhook sends its NOTIFY inside the report's own transaction (PostgreSQL delivers it at the commit)."""
+    web_app = build_app(tmp_path / "web", twilio=True)
+    web = web_app.extensions["hotline"]
+    worker_engine = make_engine(postgres_url)
+    with Session(web.engine) as session:
+        add_members(session, add_street(session, "Clayhall Avenue", 101), NUMBERS[:3])
+    woken = threading.Event()
+    listener = wake.Listener(worker_engine, woken.set).start()
+    try:
+        assert woken.wait(10)  # on connecting
+        woken.clear()
+        SignedClient(web_app).sms(NUMBERS[0], "HELP")  # nothing for the outbox: no NOTIFY
+        assert not woken.wait(0.5)
+        SignedClient(web_app).sms(NUMBERS[0], "van with its lights off outside no 2")
+        assert woken.wait(10)
+        with Session(web.engine) as session:
+            assert len(session.exec(select(Delivery).where(Delivery.state == DeliveryState.QUEUED)).all()) == 2
     finally:
         listener.stop()
         web.engine.dispose()
