@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
 import re
+import shutil
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
 from xml.etree import ElementTree
 
 import pytest
 import responses
+from jinja2 import BytecodeCache
+from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
@@ -25,7 +31,45 @@ ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 PUBLIC_URL = "https://hotline.example.org"
 FROM_NUMBER = "+447400123456"
-TEST_DATABASE_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL")
+
+
+def _worker_database(url: str | None) -> str | None:
+    """Under pytest-xdist (`-n 2`, as scripts/test runs the suite) each worker process gets a PostgreSQL
+    database of its own beside the one named (hotline_test_gw0, hotline_test_gw1 …), made empty when
+    the worker starts and dropped when it ends. A single process uses the database named."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not url.startswith("postgresql") or not worker:
+        return url
+    given = make_url(url)
+    own = given.set(database=f"{given.database}_{worker}")
+    _postgres_admin(url, f'DROP DATABASE IF EXISTS "{own.database}" WITH (FORCE)', f'CREATE DATABASE "{own.database}"')
+    _worker_databases.append((url, own.database))
+    rendered = own.render_as_string(hide_password=False)
+    os.environ["HOTLINE_TEST_DATABASE_URL"] = rendered  # for anything that reads it, such as the benchmarks
+    return rendered
+
+
+def _postgres_admin(url: str, *statements: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist tells the controller this worker is done (it may then end the worker)
+def pytest_sessionfinish(session) -> None:
+    while _worker_databases:
+        url, name = _worker_databases.pop()
+        _postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_worker_databases: list[tuple[str, str]] = []
+TEST_DATABASE_URL = _worker_database(os.environ.get("HOTLINE_TEST_DATABASE_URL"))
 API = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
 
 # Valid UK mobiles (phonenumbers says valid, not just possible), for tests where validity matters.
@@ -47,6 +91,106 @@ def _fresh(url: str) -> None:
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         engine.dispose()
+        _migrated_schema.pop(url, None)
+
+
+def _migrated(url: str) -> None:
+    """The suite's database as a first start leaves it: every migration applied, nothing else in it.
+
+    Running the migrations for every test costs more than most tests (tens of CREATE TABLEs, each
+    synced to disk). So migrate once: SQLite copies a file migrated once per test process into a new
+    test's folder (an existing file is left alone, as create_app would leave it); PostgreSQL empties
+    the tables and restarts the sequences of a schema whose fingerprint (columns, indexes,
+    constraints, relations, migration record) still equals the one migrated from nothing, and
+    otherwise (a test migrated, created or dropped something) drops the schema and migrates again.
+    """
+    if url.startswith("sqlite"):
+        path = Path(make_url(url).database)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_sqlite_template(), path)
+    elif url.startswith("postgresql"):
+        _postgres_migrated(url)
+
+
+def _sqlite_template() -> Path:
+    """An SQLite file migrated to head once in this process (removed when the process exits)."""
+    global _sqlite_template_file
+    if _sqlite_template_file is None:
+        from hotline.db import make_engine
+        from hotline.migrations import upgrade
+
+        folder = Path(tempfile.mkdtemp(prefix="hotline-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        path = folder / "hotline.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        with engine.connect() as connection:  # everything in the one file, nothing left in a -wal beside it
+            connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+        engine.dispose()
+        assert not Path(f"{path}-wal").exists()
+        _sqlite_template_file = path
+    return _sqlite_template_file
+
+
+_sqlite_template_file: Path | None = None
+# PostgreSQL URL -> (schema fingerprint, tables in the order to empty them, sequences and where each
+# stood) as recorded right after migrating that database from nothing.
+_migrated_schema: dict[str, tuple[str, list[str], list[tuple[str, int | None, int, bool]]]] = {}
+_SCHEMA_FINGERPRINT = """
+SELECT md5(string_agg(item, '|' ORDER BY item)) FROM (
+    SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default) AS item
+      FROM information_schema.columns WHERE table_schema = 'public'
+    UNION ALL SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = 'public'
+    UNION ALL SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
+      FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT format('relation %s %s', relname, relkind) FROM pg_class WHERE relnamespace = 'public'::regnamespace
+    UNION ALL SELECT format('type %s', typname) FROM pg_type WHERE typnamespace = 'public'::regnamespace
+    UNION ALL SELECT format('function %s', proname) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+    UNION ALL SELECT format('trigger %s %s', tgrelid::regclass, tgname) FROM pg_trigger
+      WHERE NOT tgisinternal AND tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
+    UNION ALL SELECT format('revision %s', version_num) FROM alembic_version
+) AS schema
+"""
+
+
+def _postgres_migrated(url: str) -> None:
+    from sqlalchemy import MetaData, text
+
+    from hotline.db import make_engine
+    from hotline.migrations import upgrade
+
+    engine = make_engine(url)
+    try:
+        known = _migrated_schema.get(url)
+        if known is not None:
+            fingerprint, tables, sequences = known
+            try:
+                with engine.begin() as connection:
+                    if connection.execute(text(_SCHEMA_FINGERPRINT)).scalar() == fingerprint:
+                        for table in tables:  # children first, so no foreign key stops a DELETE
+                            connection.execute(text(f'DELETE FROM "{table}"'))
+                        for name, last_value, start, called in sequences:
+                            connection.execute(text("SELECT setval(:name, :value, :called)"),
+                                               {"name": f'"{name}"', "value": start if last_value is None else last_value, "called": called})
+                        return
+            except Exception:  # anything unexpected: start from nothing instead
+                pass
+        _migrated_schema.pop(url, None)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade(engine)
+        with engine.begin() as connection:
+            metadata = MetaData()
+            metadata.reflect(connection)
+            tables = [table.name for table in reversed(metadata.sorted_tables) if table.name != "alembic_version"]
+            if any(connection.execute(text(f'SELECT EXISTS (SELECT FROM "{table}")')).scalar() for table in tables):
+                return  # a migration put rows in: emptying would not give its state back, so always migrate anew
+            sequences = [(name, last_value, start, last_value is not None) for name, last_value, start in connection.execute(
+                text("SELECT sequencename, last_value, start_value FROM pg_sequences WHERE schemaname = 'public'"))]
+            _migrated_schema[url] = (connection.execute(text(_SCHEMA_FINGERPRINT)).scalar(), tables, sequences)
+    finally:
+        engine.dispose()
 
 
 def build_app(tmp_path, *, twilio: bool, **overrides):
@@ -61,8 +205,28 @@ def build_app(tmp_path, *, twilio: bool, **overrides):
             HOTLINE_PUBLIC_URL=PUBLIC_URL,
         )
     environ.update(overrides.pop("environ", {}))
-    _fresh(url)
-    return create_app({"testing": True, **overrides}, instance_path=tmp_path / "instance", environ=environ)
+    _migrated(url)
+    app = create_app({"testing": True, **overrides}, instance_path=tmp_path / "instance", environ=environ)
+    app.jinja_env.bytecode_cache = _COMPILED_TEMPLATES
+    return app
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Each template compiled once per test process rather than once per app (the tests build hundreds
+    of apps); Jinja checks each template's source against the compiled code's checksum before using it."""
+
+    def __init__(self):
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED_TEMPLATES = _CompiledTemplates()
 
 
 @pytest.fixture
