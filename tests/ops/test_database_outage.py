@@ -171,7 +171,9 @@ def test_database_lost_at_the_commit_leaves_a_report_whole_or_absent(hotline, pr
            deliveries=sum(states.values()), accepted=len(hotline.standin.messages), duplicates=0, lost=0)
 
 
-WELL_INSIDE_TWILIOS_15_S = 8.0  # HOTLINE_DB_TIMEOUT 3 s: a pooled connection's ping (3.5 s), then a new connection (3 s)
+# HOTLINE_DB_TIMEOUT 3 s. At worst a request waits for a pool slot (3 s), a pooled connection's ping (3.5 s), then a
+# new connection (3 s): 9.5 s, seen once with two test processes on a loaded machine. 12 s keeps 3 s inside Twilio's 15.
+WELL_INSIDE_TWILIOS_15_S = 12.0
 
 
 def timed(request) -> tuple[float, object]:
@@ -182,7 +184,7 @@ def timed(request) -> tuple[float, object]:
 
 def test_database_stalled_when_texts_arrive_is_answered_well_inside_twilios_15_s(hotline, proxy):
     """The database accepts connections and then says nothing (a hung server or network): nothing is refused,
-    so only our own limits end the wait. Texts 503, /healthz 503, a call its apology, each in under 8 s;
+    so only our own limits end the wait. Texts 503, /healthz 503, a call its apology, each in under 12 s;
     the worker (dispatcher and scheduler) lives through it and carries on once the database answers."""
     numbers = hotline.numbers
     status, body = hotline.sms(numbers[0], "van parked across the drive", sms_sid(1))
