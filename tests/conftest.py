@@ -229,10 +229,15 @@ class _CompiledTemplates(BytecodeCache):
 _COMPILED_TEMPLATES = _CompiledTemplates()
 
 
+NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}  # for tests that must not depend on the hour they run at
+
+
 @pytest.fixture
-def app(tmp_path):
-    """Twilio mode (credentials set, signatures required), REST faked by the `twilio_api` fixture."""
-    app = build_app(tmp_path, twilio=True)
+def app(tmp_path, request):
+    """Twilio mode (credentials set, signatures required), REST faked by the `twilio_api` fixture; a module
+    marked `pytestmark = pytest.mark.never_quiet` gets no quiet hours."""
+    never_quiet = request.node.get_closest_marker("never_quiet") is not None
+    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET if never_quiet else {})
     yield app
     app.extensions["hotline"].engine.dispose()
 

@@ -25,18 +25,12 @@ from hotline.models import (
 )
 from hotline.ops import jobs
 from hotline.residents import csv_import, members
-from tests.conftest import FROM_NUMBER, LANDLINES, NUMBERS, add_members, add_street, build_app
+from tests.conftest import FROM_NUMBER, LANDLINES, NEVER_QUIET, NUMBERS, add_members, add_street, build_app
 from tests.reports.test_inbox import dispatch, reply_text
 
-NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}
+pytestmark = pytest.mark.never_quiet  # no quiet hours: the tests must not depend on the hour they run at
 STREET_PHONE, ADMIN_PHONE = NUMBERS[90], NUMBERS[91]
 
-
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET)
-    yield app
-    app.extensions["hotline"].engine.dispose()
 
 
 @pytest.fixture

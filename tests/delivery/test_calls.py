@@ -13,16 +13,10 @@ from hotline.delivery import outbox
 from hotline.models import AlertChannel, Channel, Delivery, DeliveryState
 from hotline.reports import intake
 from hotline.residents import members
-from tests.conftest import LANDLINES, NUMBERS, add_members, add_street, build_app
+from tests.conftest import LANDLINES, NEVER_QUIET, NUMBERS, add_members, add_street
 
-NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}
+pytestmark = pytest.mark.never_quiet  # no quiet hours: the tests must not depend on the hour they run at
 
-
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET)
-    yield app
-    app.extensions["hotline"].engine.dispose()
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from hotline.models import Channel, Delivery, DeliveryState, Incident, Report, R
 from hotline.reports import incidents, intake
 from hotline.residents import members
 from tests.reports.test_inbox import dispatch, reply_text
-from tests.reports.test_incidents import ARTHUR, COORDINATOR_PHONE, JOAN, PRIYA, alert_joan, app, coordinator, reports, street  # noqa: F401
+from tests.reports.test_incidents import ARTHUR, COORDINATOR_PHONE, JOAN, PRIYA, alert_joan, coordinator, reports, street  # noqa: F401
+
+pytestmark = pytest.mark.never_quiet  # as tests/reports/test_incidents.py: no quiet hours
 
 
 def test_two_all_clears_at_once_send_one(rt, session, twilio, twilio_api, street, coordinator):

@@ -23,19 +23,13 @@ from hotline.models import (
 )
 from hotline.ops import jobs
 from hotline.reports import incidents
-from tests.conftest import LANDLINES, NUMBERS, add_members, add_street, build_app
+from tests.conftest import LANDLINES, NUMBERS, add_members, add_street
 from tests.reports.test_inbox import dispatch, reply_text
 
-NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}
+pytestmark = pytest.mark.never_quiet  # no quiet hours: the tests must not depend on the hour they run at
 JOAN, ARTHUR, PRIYA, SAM = NUMBERS[0], NUMBERS[1], NUMBERS[2], NUMBERS[3]
 COORDINATOR_PHONE = NUMBERS[90]
 
-
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET)
-    yield app
-    app.extensions["hotline"].engine.dispose()
 
 
 @pytest.fixture

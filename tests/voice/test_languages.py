@@ -18,18 +18,12 @@ from hotline.models import AlertChannel, Channel, Delivery, Member, Report
 from hotline.reports import intake
 from hotline.residents import members
 from hotline.translations import CODES, LANGUAGES, speaking
-from tests.conftest import FROM_NUMBER, LANDLINES, NUMBERS, SignedClient, add_members, add_street, build_app
+from tests.conftest import FROM_NUMBER, LANDLINES, NEVER_QUIET, NUMBERS, SignedClient, add_members, add_street, build_app
 from tests.voice.test_menu import WALK_INPUTS, WALK_STATES, _listener
 
-NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}  # the tests must not depend on the hour they run at
+pytestmark = pytest.mark.never_quiet  # no quiet hours: the tests must not depend on the hour they run at
 STREET = "Clayhall Avenue"
 
-
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET)
-    yield app
-    app.extensions["hotline"].engine.dispose()
 
 
 @pytest.fixture

@@ -28,16 +28,10 @@ from hotline.models import (
     ReportState,
 )
 from hotline.reports import intake
-from tests.conftest import FROM_NUMBER, LANDLINES, NUMBERS, PUBLIC_URL, SignedClient, add_members, add_street, build_app
+from tests.conftest import FROM_NUMBER, LANDLINES, NEVER_QUIET, NUMBERS, PUBLIC_URL, SignedClient, add_members, add_street, build_app
 
-NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}  # the tests must not depend on the hour they run at
+pytestmark = pytest.mark.never_quiet  # no quiet hours: the tests must not depend on the hour they run at
 
-
-@pytest.fixture
-def app(tmp_path):
-    app = build_app(tmp_path, twilio=True, environ=NEVER_QUIET)
-    yield app
-    app.extensions["hotline"].engine.dispose()
 
 
 @pytest.fixture
