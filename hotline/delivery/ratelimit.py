@@ -79,6 +79,10 @@ class SharedPacer:
         for _ in range(2):
             try:
                 with writers.turn(self.engine), self.engine.begin() as connection:
+                    # The clock read again now that the write turn is ours: a `now` read before waiting for it can be
+                    # far behind the stored moment, and would look like a clock that jumped back (FAR) and rewind
+                    # everyone's turns.
+                    now = max(now, self.clock())
                     end = connection.execute(self._claim, {"now": now, "span": span}).scalar()
                     if end is None:  # the channel's first send ever: its row
                         connection.execute(insert(SendSlot).values(channel=self.channel, next_free=now + span))
