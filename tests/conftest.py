@@ -428,6 +428,15 @@ def add_members(session, street: Street, numbers: list[str], *, alerts=AlertChan
     session.commit()
 
 
+def speaks(session, street: Street, phone: str, code: str, *, alerts=AlertChannel.SMS) -> None:
+    """An active member of `street` whose language is `code`."""
+    add_members(session, street, [phone], alerts=alerts)
+    found = members.find(session, phone)
+    found.language = code
+    session.add(found)
+    session.commit()
+
+
 # Landlines (valid UK fixed-line numbers in Ofcom's drama range): no texts, alerts only by call.
 LANDLINES = [f"+44207946{n:04d}" for n in range(100, 1000)]
 TWIML_ENDINGS = {"Gather", "Redirect", "Hangup"}

@@ -30,7 +30,7 @@ def alert_twiml(spoken: str, language: str | None = None) -> str:
     """Inline TwiML for when Twilio cannot reach us (no HOTLINE_PUBLIC_URL): no keys, so read the
     alert twice, so an answering machine that picks up late still records it whole."""
     spoken = speakable(spoken)
-    with _speaking(language):
+    with translations.speaking_aloud(language):
         again = messages.voice_again()
     response = VoiceResponse()
     response.pause(length=1)
@@ -39,11 +39,6 @@ def alert_twiml(spoken: str, language: str | None = None) -> str:
     response.say(f"{again} {spoken}", **voice(language))
     response.hangup()
     return str(response)
-
-
-def _speaking(language: str | None):
-    """The words of a call in the language its voice can say (README, "Languages": Urdu)."""
-    return translations.speaking(translations.LANGUAGES[translations.known(language)].speaks)
 
 
 def language_of(session: Session, delivery: Delivery) -> str:
@@ -64,7 +59,7 @@ def outbound_twiml(config, delivery: Delivery) -> str:
     language = translations.known(delivery.language)
     if config.simulator:
         path = alert_path(delivery.id)
-        with _speaking(language):
+        with translations.speaking_aloud(language):
             turn = alert_turn(config, delivery, answered_by="human")
         turn.language = language
         return str(render(turn, lambda state, tries, params: f"{path}?{urlencode({'s': 1, 'n': tries, **params})}"))
@@ -91,7 +86,7 @@ def answer_alert(*, session: Session, config, delivery_id: int, heard) -> Turn:
     """One step of an answered alert call, in the language of the member called."""
     delivery = session.get(Delivery, delivery_id)
     language = language_of(session, delivery) if delivery is not None else None
-    with _speaking(language):
+    with translations.speaking_aloud(language):
         turn = _answer_alert(session, config, delivery, heard)
     turn.language = language
     return turn
@@ -165,7 +160,7 @@ def _bodies(session: Session, config, report: Report, street: Street, language: 
     in the member's language."""
     with translations.speaking(language):
         sms = _bodies_now(session, config, report, street)[0]
-    with _speaking(language):
+    with translations.speaking_aloud(language):
         call = _bodies_now(session, config, report, street)[1]
     return sms, call
 

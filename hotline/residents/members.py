@@ -175,8 +175,7 @@ def approve(*, session: Session, config, membership: Membership, now: datetime |
 
 def words_for(member: Member, *, spoken: bool = False):
     """The block in which `messages` writes to this member (for a call: what their language's voice can say)."""
-    code = translations.known(member.language)
-    return translations.speaking(translations.LANGUAGES[code].speaks if spoken else code)
+    return translations.speaking_aloud(member.language) if spoken else translations.speaking(member.language)
 
 
 def reject(*, session: Session, membership: Membership, now: datetime | None = None) -> bool:

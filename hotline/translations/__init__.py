@@ -78,6 +78,11 @@ def speaking(code: str | None):
         _current.reset(token)
 
 
+def speaking_aloud(code: str | None):
+    """As `speaking`, for words a call says: the catalogue that language's voice can say (README: Urdu)."""
+    return speaking(LANGUAGES[known(code)].speaks)
+
+
 def catalogue_path(code: str) -> Path:
     return HERE / code / "LC_MESSAGES" / f"{DOMAIN}.po"
 

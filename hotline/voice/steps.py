@@ -98,7 +98,7 @@ def spoken_to(step: Step, handler, language: str | None = None) -> Turn:
     """Run a handler with `messages` in the caller's language (or `language`, just chosen), and mark the
     Turn so every <Say> has that language's voice and every <Gather> its recogniser."""
     code = translations.known(language or step.caller.language)
-    with translations.speaking(translations.LANGUAGES[code].speaks):
+    with translations.speaking_aloud(code):
         turn = handler(step)
     turn.language = code
     return turn

@@ -23,7 +23,7 @@ from hotline.delivery import outbox, segments
 from hotline.models import AlertChannel, Channel, Delivery, Member, Membership, MembershipStatus, Report
 from hotline.residents import members
 from hotline.translations import CODES, LANGUAGES, TRANSLATED, speaking
-from tests.conftest import LANDLINES, NUMBERS, add_members, add_street
+from tests.conftest import LANDLINES, NUMBERS, add_members, add_street, speaks
 
 HERE = translations.HERE
 TEMPLATE = HERE / "messages.pot"
@@ -174,15 +174,6 @@ def dispatch(rt) -> int:
 def member(session, phone: str) -> Member:
     session.expire_all()
     return session.exec(select(Member).where(Member.phone == phone)).one()
-
-
-def speaks(session, street, phone: str, code: str, *, alerts=AlertChannel.SMS) -> None:
-    """An active member of `street` whose language is `code`."""
-    add_members(session, street, [phone], alerts=alerts)
-    found = members.find(session, phone)
-    found.language = code
-    session.add(found)
-    session.commit()
 
 
 def said(code: str, build):

@@ -18,7 +18,7 @@ from hotline.models import AlertChannel, Channel, Delivery, Member, Report
 from hotline.reports import intake
 from hotline.residents import members
 from hotline.translations import CODES, LANGUAGES, speaking
-from tests.conftest import FROM_NUMBER, LANDLINES, NEVER_QUIET, NUMBERS, SignedClient, add_members, add_street, build_app
+from tests.conftest import FROM_NUMBER, LANDLINES, NEVER_QUIET, NUMBERS, SignedClient, add_members, add_street, build_app, speaks
 from tests.voice.test_menu import WALK_INPUTS, WALK_STATES, _listener
 
 pytestmark = pytest.mark.never_quiet  # no quiet hours: the tests must not depend on the hour they run at
@@ -36,14 +36,6 @@ def street(session):
 @pytest.fixture
 def scheme(rt):
     return rt.config.scheme_name
-
-
-def speaks(session, street, phone: str, code: str, *, alerts=AlertChannel.SMS) -> None:
-    add_members(session, street, [phone], alerts=alerts)
-    found = members.find(session, phone)
-    found.language = code
-    session.add(found)
-    session.commit()
 
 
 def spoken(code: str, build):
