@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -138,10 +139,21 @@ def _over_reply_cap(config, *, own: int, answered: int, member: bool) -> bool:
         return True
     cap = config.max_replies_per_hour_total if member else _strangers_cap(config)
     if answered >= cap:
-        who = "members'" if member else "strangers'"
-        log.warning("the hotline's cap of %d replies an hour for %s texts is reached: acting on them without answering", cap, who)
+        _warn_cap_reached(cap, "members'" if member else "strangers'")
         return True
     return False
+
+
+_CAP_WARNED: dict[str, int] = {}  # whose cap → the hour (since the epoch) this process last said so
+
+
+def _warn_cap_reached(cap: int, who: str, *, clock=time.time) -> None:
+    """Once an hour for each cap, not once a text: a flood of thousands must not write thousands of lines."""
+    hour = int(clock() // 3600)
+    if _CAP_WARNED.get(who) != hour:
+        _CAP_WARNED[who] = hour
+        log.warning("the hotline's cap of %d replies an hour for %s texts is reached: acting on them without answering"
+                    " (said once an hour)", cap, who)
 
 
 _MEMBER_AND_STREETS = (

@@ -232,3 +232,22 @@ def test_the_hourly_cap_on_all_replies_frees_up_after_an_hour(tmp_path):
     default = build_app(tmp_path / "default", twilio=True).extensions["hotline"]
     assert default.config.max_replies_per_hour_total == 500
     default.engine.dispose()
+
+
+def test_a_reached_reply_cap_is_logged_once_an_hour_not_once_a_text(tmp_path, caplog):
+    """A flood past the cap writes one warning line, not one a text (the log would grow as fast as the flood)."""
+    from hotline.reports import inbox
+
+    inbox._CAP_WARNED.clear()
+    app = build_app(tmp_path, twilio=True, max_replies_per_hour_total=3)
+    client = SignedClient(app)
+    with caplog.at_level("WARNING", logger="hotline.reports.inbox"):
+        for n in range(20):
+            assert client.sms(NUMBERS[100 + n], "HELP").status_code == 200
+    said = [r for r in caplog.records if "cap of" in r.getMessage()]
+    assert len(said) == 1 and "strangers'" in said[0].getMessage()
+    now = [7200.0]
+    inbox._warn_cap_reached(3, "strangers'", clock=lambda: now[0])  # a new hour: said again, once
+    inbox._warn_cap_reached(3, "strangers'", clock=lambda: now[0] + 60)
+    assert len([r for r in caplog.records if "cap of" in r.getMessage()]) == 2
+    app.extensions["hotline"].engine.dispose()
