@@ -98,24 +98,32 @@ def _sqlite_engine(url: str, timeout: float | None) -> Engine:
 
     if not in_memory:
         event.listen(engine, "commit", _Checkpointer.committed(make_url(url).database))
-        event.listen(engine, "before_cursor_execute", _take_turn_to_write)
-        event.listen(engine, "after_cursor_execute", _turn_over_unless_writing)
     return engine
 
 
 _READS = ("SELECT", "PRAGMA", "EXPLAIN", "SAVEPOINT", "RELEASE")
 
 
-def _take_turn_to_write(conn, _cursor, statement, _parameters, _context, _executemany) -> None:
-    """Anything but a plain read takes the turn (a read that took it, a WITH … SELECT, hands it back at once)."""
-    if not statement.lstrip()[:9].upper().startswith(_READS):
-        conn.connection.dbapi_connection.take_turn()
+class _TurnCursor(sqlite3.Cursor):
+    """Anything but a plain read takes the writer turn first; a statement that leaves no transaction open (a read
+    that took it, a WITH … SELECT; DDL outside a transaction) hands it back at once."""
 
+    def execute(self, sql, parameters=()):
+        if not sql.lstrip()[:9].upper().startswith(_READS):
+            self.connection.take_turn()
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            if not self.connection.in_transaction:
+                self.connection.turn_over()
 
-def _turn_over_unless_writing(conn, _cursor, _statement, _parameters, _context, _executemany) -> None:
-    raw = conn.connection.dbapi_connection
-    if not raw.in_transaction:  # a statement that committed itself (DDL outside a transaction)
-        raw.turn_over()
+    def executemany(self, sql, seq_of_parameters):
+        self.connection.take_turn()
+        try:
+            return super().executemany(sql, seq_of_parameters)
+        finally:
+            if not self.connection.in_transaction:
+                self.connection.turn_over()
 
 
 class WriterTurns(sqlite3.Connection):
@@ -136,6 +144,9 @@ class WriterTurns(sqlite3.Connection):
         self._turn_wait = float(kwargs.get("timeout", 5.0))
         self._turn_fd: int | None = None
         self._turn_held = False
+
+    def cursor(self, factory=_TurnCursor):
+        return super().cursor(factory)
 
     def take_turn(self) -> None:
         if self._turn_held:

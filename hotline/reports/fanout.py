@@ -71,11 +71,14 @@ def recipient_languages(session: Session, report: Report, streets: list[Street])
     return dict(session.connection().execute(_COUNT[len(streets) > 1], {**_reporter(report), **ids}).all())
 
 
-def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime) -> int:
-    """Write the deliveries now, or mark a big broadcast for the dispatcher. Returns the recipient count."""
+def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime,
+              spoken_in: dict[str, int] | None = None) -> int:
+    """Write the deliveries now, or mark a big broadcast for the dispatcher. Returns the recipient count.
+    `spoken_in`: recipient_languages, when the caller asked it before writing anything."""
     if not streets:
         return 0
-    spoken_in = recipient_languages(session, report, streets)
+    if spoken_in is None:
+        spoken_in = recipient_languages(session, report, streets)
     total = sum(spoken_in.values())
     if total > INLINE_LIMIT:
         report.fanout_pending = True

@@ -157,6 +157,9 @@ def submit(
             report.state, report.reason, kind = ReportState.HELD, ("review" if hold else "moderated"), "held"
         else:
             report.state, kind = ReportState.SENT, "sent"
+    # Who it goes to is asked before the first write: on SQLite a write takes the database's one writer turn
+    # until the commit, and every read done before it is time another webhook can write in.
+    spoken_in = fanout.recipient_languages(session, report, streets) if kind == "sent" else None
     connection = session.connection()
     columns = Report.__table__.columns
     report.id = connection.execute(
@@ -170,7 +173,7 @@ def submit(
         report.incident_id = _open_incident(connection, report, now)
     make_transient_to_detached(report)  # it is in the database now: the session may hold it as loaded
     session.add(report)
-    count = fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now) if kind == "sent" else 0
+    count = fanout.broadcast(session=session, config=config, report=report, streets=streets, now=now, spoken_in=spoken_in) if kind == "sent" else 0
     notified = sightings.record(session=session, config=config, report=report, streets=linked, alert=kind in ("sent", "held"), now=now)
     return Outcome(report=report, kind=kind, recipients=count, notified=notified)
 

@@ -48,6 +48,14 @@ def test_signature_uses_the_raw_percent_encoded_url(rt, twilio):
     assert response.status_code == 200
 
 
+def test_a_signature_made_over_the_url_with_its_port_is_accepted_too(rt, twilio):
+    """Twilio signs some URLs with the scheme's port (:443) and some without; the one configured is checked first."""
+    data = {"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "9" * 32}
+    with_port = PUBLIC_URL.replace("example.org", "example.org:443") + "/twilio/sms"
+    assert twilio.post("/twilio/sms", data, sign_url=with_port).status_code == 200
+    assert twilio.post("/twilio/sms", data, sign_url=PUBLIC_URL.replace("example.org", "example.org:8443") + "/twilio/sms").status_code == 403
+
+
 def test_behind_a_proxy_the_public_url_is_what_counts(rt, twilio):
     """The app sees http://internal:8000, Twilio signed https://hotline.example.org."""
     data = {"From": NUMBERS[0], "Body": "HELP", "MessageSid": "SM" + "e" * 32}
