@@ -96,8 +96,6 @@ def _sqlite_engine(url: str, timeout: float | None) -> Engine:
             cursor.execute("PRAGMA wal_autocheckpoint=0")  # never inside a request: _Checkpointer does it
         cursor.close()
 
-    if not in_memory:
-        event.listen(engine, "commit", _Checkpointer.committed(make_url(url).database))
     return engine
 
 
@@ -140,6 +138,7 @@ class WriterTurns(sqlite3.Connection):
 
     def __init__(self, database, *args, **kwargs):
         super().__init__(database, *args, **kwargs)
+        self._database = str(database)
         self._turn_path = f"{database}-writer"
         self._turn_wait = float(kwargs.get("timeout", 5.0))
         self._turn_fd: int | None = None
@@ -171,10 +170,13 @@ class WriterTurns(sqlite3.Connection):
             fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
 
     def commit(self) -> None:
+        wrote = self._turn_held
         try:
             super().commit()
         finally:
             self.turn_over()
+        if wrote:
+            _Checkpointer.committed(self._database)
 
     def rollback(self) -> None:
         try:
@@ -198,7 +200,7 @@ class _Checkpointer:
     Left to SQLite, whichever commit takes the log past 1,000 pages does it, and waits for it: fsyncs and the
     copy, ~20 ms here, every twenty-odd reports (a report writes ~40 pages: its rows and their indexes) — the
     webhook's slowest hundredth. Our connections never checkpoint (wal_autocheckpoint=0); every
-    CHECKPOINT_EVERY commits of a process wake one thread, which runs a PASSIVE checkpoint (it blocks no
+    CHECKPOINT_EVERY writing commits of a process wake one thread, which runs a PASSIVE checkpoint (it blocks no
     reader and no writer) on a connection of its own while the requests go on. Under a steady stream of
     writes a PASSIVE checkpoint never quite catches up, so the log is never started afresh and keeps
     growing: past RESTART_PAGES the thread runs a RESTART checkpoint instead, which makes writers wait for it
@@ -214,20 +216,18 @@ class _Checkpointer:
     _pid: int | None = None
 
     @classmethod
-    def committed(cls, path: str):
-        def _on_commit(_connection) -> None:
-            with cls._lock:
-                cls._due[path] = cls._due.get(path, 0) + 1
-                if cls._due[path] < cls.CHECKPOINT_EVERY:
-                    return
-                cls._due[path] = 0
-                cls._wanted.add(path)
-                if cls._pid != os.getpid():  # first use, or a forked child (threads do not survive a fork)
-                    cls._pid, cls._wake = os.getpid(), threading.Event()
-                    threading.Thread(target=cls._run, args=(cls._wake,), name="sqlite-checkpoint", daemon=True).start()
-                cls._wake.set()
-
-        return _on_commit
+    def committed(cls, path: str) -> None:
+        """A transaction that wrote to the database at `path` has committed (WriterTurns.commit says so)."""
+        with cls._lock:
+            cls._due[path] = cls._due.get(path, 0) + 1
+            if cls._due[path] < cls.CHECKPOINT_EVERY:
+                return
+            cls._due[path] = 0
+            cls._wanted.add(path)
+            if cls._pid != os.getpid():  # first use, or a forked child (threads do not survive a fork)
+                cls._pid, cls._wake = os.getpid(), threading.Event()
+                threading.Thread(target=cls._run, args=(cls._wake,), name="sqlite-checkpoint", daemon=True).start()
+            cls._wake.set()
 
     @classmethod
     def _run(cls, wake: threading.Event) -> None:
