@@ -15,6 +15,7 @@ Twilio does; `--no-callbacks` turns them off.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from pathlib import Path
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBERS, _fresh
 from tests.standin.processes import Hotline, wait_until
 from tests.standin.twilio import TwilioStandIn
+
+GIVEN_UP = re.compile(r"(\d+) send turns given up")
 
 
 def max_in_any_window(stamps: list[float], width: float = 1.0) -> int:
@@ -83,7 +86,7 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
         seconds = last - started
         ideal = (members - 1) / rate
         sent = Counter(m["to"] for m in alerts())
-        return {
+        row = {
             "members": members, "rate": rate, "latency_ms": latency * 1000, "webhook_ms": (answered - started) * 1000,
             "seconds": seconds, "ideal": ideal, "achieved": (members - 1) / seconds, "share": ideal / seconds,
             "max_per_second": max_in_any_window([r.at for r in standin.posts()[before:]]),
@@ -93,6 +96,9 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
     finally:
         hotline.stop()
         standin.stop()
+    # What the dispatchers said as they stopped: send turns that passed unused (a thread woken too late for its turn).
+    row["given_up"] = sum(int(m) for p in hotline.processes for m in GIVEN_UP.findall(p.output))
+    return row
 
 
 def main(argv=None) -> int:
@@ -122,10 +128,10 @@ def main(argv=None) -> int:
             print(f"{mode}: {members} members at {rate}/s: {row['seconds']:.2f} s for {members - 1} (ideal {row['ideal']:.2f} s,"
                   f" {row['share']:.0%} of the rate), webhook {row['webhook_ms']:.0f} ms, most in one second {row['max_per_second']},"
                   f" sent {row['sent']} to {row['distinct']} numbers, {row['callbacks']} callbacks"
-                  f" ({row['callback_errors']} not 2xx), delivered {row['delivered']}", flush=True)
+                  f" ({row['callback_errors']} not 2xx), delivered {row['delivered']}, {row['given_up']} send turns given up", flush=True)
     print(f"\n{mode}, {'callbacks on' if args.callbacks else 'no callbacks'}, {args.database_url and 'PostgreSQL' or 'SQLite'}")
-    print("| members | rate /s | API latency | webhook ms | seconds to last | ideal s | share of rate (runs) | most in any 1 s | duplicates | delivered |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| members | rate /s | API latency | webhook ms | seconds to last | ideal s | share of rate (runs) | most in any 1 s | duplicates | delivered | turns given up (runs) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     failed = False
     for members, rate, latency, _ in plans:
         mine = [r for r in rows if r["members"] == members and r["rate"] == rate]
@@ -135,7 +141,7 @@ def main(argv=None) -> int:
         most = max(r["max_per_second"] for r in mine)
         done = "—" if not args.callbacks else f"{min(r['delivered'] for r in mine)}/{members - 1}"
         print(f"| {members} | {rate:g} | {latency * 1000:.0f} ms | {med('webhook_ms'):.0f} | {med('seconds'):.2f} | {med('ideal'):.2f} |"
-              f" **{med('share'):.2f}** ({shares}) | {most} | {dupes} | {done} |")
+              f" **{med('share'):.2f}** ({shares}) | {most} | {dupes} | {done} | {', '.join(str(r['given_up']) for r in mine)} |")
         failed |= dupes > 0 or any(r["distinct"] < members - 1 for r in mine)
         if not args.smoke:  # the smoke run in the test suite checks what is sent, not a wall-clock rate
             failed |= most > rate

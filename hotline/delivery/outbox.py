@@ -385,7 +385,9 @@ class Dispatcher:
 
     def summary(self) -> str:
         with self.lock:
-            return ", ".join(f"{count} {outcome}" for outcome, count in sorted(self.outcomes.items())) or "nothing sent"
+            sent = ", ".join(f"{count} {outcome}" for outcome, count in sorted(self.outcomes.items())) or "nothing sent"
+        late = self.sms_pacer.given_up + self.call_pacer.given_up
+        return sent + (f"; {late} send turns given up (woken too late to use them)" if late else "")
 
     def wake(self) -> None:
         self._wake.set()

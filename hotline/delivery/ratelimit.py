@@ -7,7 +7,8 @@ by as many intervals (PostgreSQL locks the row for the statement; SQLite runs it
 in any second.
 
 A turn is used only within TOLERANCE (10 ms) after its time. A thread woken later than that (a loaded machine, a
-long pause) gives its turn up and takes another: late sends never bunch up. The turns are spaced a little wider
+long pause) gives its turn up and takes another: late sends never bunch up. On an idle channel the turns start
+LEAD (20 ms) after they are taken, so a slow commit of the taking itself does not make the first one stale. The turns are spaced a little wider
 than 1/rate (`spacing`), and that margin pays for the tolerance and for jitter on the way to Twilio, so any
 one-second window still holds at most `rate` sends.
 
@@ -36,6 +37,7 @@ def spacing(rate: float) -> float:
     then holds at most `rate` sends even with a send going up to TOLERANCE late and the way to Twilio taking 10 ms
     longer for one send than another (60 ms at 1/s, where the slack costs nothing worth having)."""
     return (1.02 + 0.05 / rate) / rate
+LEAD = 0.02  # seconds from taking turns to the first of them: the first send of a burst waits this, once
 AHEAD = 0.1  # seconds of turns taken at a time: few statements at 100/s, little left unused when a worker stops
 FAR = 60.0  # a stored moment further ahead than this is a clock that jumped, not someone's turns
 
@@ -50,9 +52,11 @@ class SharedPacer:
         self.clock, self.sleep = clock, sleep
         self.turns: deque[float] = deque()
         self.lock = threading.Lock()
+        self.given_up = 0  # turns that passed unused: a thread woken more than TOLERANCE late (each costs a turn's time)
         slot = SendSlot.__table__
         now, span = bindparam("now", type_=Float), bindparam("span", type_=Float)
-        start = case(((slot.c.next_free > now) & (slot.c.next_free < now + FAR), slot.c.next_free), else_=now)
+        # Turns already ahead are taken where they are; an idle channel's start LEAD from now (see `take`).
+        start = case(((slot.c.next_free > now) & (slot.c.next_free < now + FAR), slot.c.next_free), else_=now + LEAD)
         self._claim = (  # built once: its SQL is cached, not compiled again at every take
             update(slot).where(slot.c.channel == self.channel).values(next_free=start + span).returning(slot.c.next_free)
         )
@@ -64,14 +68,18 @@ class SharedPacer:
                 now = self.clock()
                 while self.turns and self.turns[0] + TOLERANCE <= now:
                     self.turns.popleft()  # nobody came for it in time: gone
+                    self.given_up += 1
                 if not self.turns:
                     self.turns.extend(self.take(now, self.chunk))
                 turn = self.turns.popleft()
+            now = self.clock()  # again: taking turns from the database may have taken a while
             if turn > now:
                 self.sleep(turn - now)
             released = self.clock()
             if released < turn + TOLERANCE:
                 return released
+            with self.lock:
+                self.given_up += 1
 
     def take(self, now: float, count: int) -> list[float]:
         """Claim the next `count` turns from the database: one statement, its own short transaction."""
@@ -82,11 +90,13 @@ class SharedPacer:
                     # The clock read again now that the write turn is ours: a `now` read before waiting for it can be
                     # far behind the stored moment, and would look like a clock that jumped back (FAR) and rewind
                     # everyone's turns.
+                    # On an idle channel turns start LEAD from now: this transaction's own commit (a wait for SQLite's
+                    # lock, a loaded machine) must not make the first turn stale before it is ours.
                     now = max(now, self.clock())
                     end = connection.execute(self._claim, {"now": now, "span": span}).scalar()
                     if end is None:  # the channel's first send ever: its row
-                        connection.execute(insert(SendSlot).values(channel=self.channel, next_free=now + span))
-                        end = now + span
+                        end = now + LEAD + span
+                        connection.execute(insert(SendSlot).values(channel=self.channel, next_free=end))
             except IntegrityError:  # another worker wrote the row first: take turns from it
                 continue
             first = end - span

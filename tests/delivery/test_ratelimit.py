@@ -103,6 +103,40 @@ def test_a_worker_woken_late_gives_its_turns_up_instead_of_sending_them_all_at_o
     for _ in range(150):
         stamps.append(worker.wait())
     assert most_in_any_second(stamps) <= 100
+    assert worker.given_up == 9  # the turns it held when it paused, counted (the dispatcher's summary says how many)
+
+
+def test_turns_used_on_time_are_none_given_up_and_a_late_wake_counts_one(rt):
+    clock = Clock()
+    [worker] = workers(rt, clock, rate=10, count=1)
+    for _ in range(30):
+        worker.wait()
+    assert worker.given_up == 0
+
+    def woken_late_once(seconds: float) -> None:  # the next sleep until a turn ends a tolerance too late
+        worker.sleep = clock.sleep
+        clock.advance(seconds + ratelimit.TOLERANCE)
+
+    worker.sleep = woken_late_once
+    worker.wait()  # that turn passes unused; the next is taken and used on time
+    assert worker.given_up == 1
+
+
+def test_a_slow_commit_of_the_turns_taken_does_not_make_the_first_one_stale(rt):
+    clock = Clock()
+    [worker] = workers(rt, clock, rate=1, count=1)  # one turn a take: at 1/s a turn lost costs a second
+    taken = worker.take
+
+    def slow_take(now: float, count: int) -> list[float]:
+        turns = taken(now, count)
+        clock.advance(0.015)  # the transaction took 15 ms to commit: longer than a turn's tolerance
+        return turns
+
+    worker.take = slow_take
+    stamps = [worker.wait() for _ in range(3)]
+    assert worker.given_up == 0
+    assert stamps[0] == pytest.approx(EPOCH + ratelimit.LEAD)  # the first send waits that long, once
+    assert stamps[-1] - stamps[0] == pytest.approx(2 * ratelimit.spacing(1))
 
 
 def test_a_clock_that_jumped_far_ahead_does_not_stop_sending(rt, session):
@@ -121,7 +155,7 @@ def test_sms_and_calls_keep_separate_turns(rt):
     texts = SharedPacer(rt.engine, "sms", 10, clock=clock, sleep=clock.sleep)
     calls = SharedPacer(rt.engine, "call", 1, clock=clock, sleep=clock.sleep)
     texts.wait()
-    calls.wait()  # not held back by the text's turn
-    assert clock() == EPOCH
+    calls.wait()  # not held back by the text's next turn (a tenth of a second on)
+    assert clock() < EPOCH + ratelimit.spacing(10)  # each channel's first turn just after it was taken (LEAD)
     with Session(rt.engine) as session:
         assert sorted(session.exec(select(SendSlot.channel))) == ["call", "sms"]
