@@ -64,7 +64,7 @@ def main():
 @click.option("--demo", "with_demo", is_flag=True, help="simulator mode: seed a demo scheme first (see `hotline demo`)")
 def serve(host, port, with_demo):
     """Web, webhooks and dispatcher in one process (embedded SQLite unless configured)."""
-    from werkzeug.serving import run_simple
+    from hotline.ops import server
 
     _log_to_console()
     app = _app()
@@ -80,7 +80,7 @@ def serve(host, port, with_demo):
         click.echo(seeded)
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(0))  # stop as cleanly as on Ctrl-C
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        server.run(host, port, app)
     finally:
         scheduler.stop()
         dispatcher.stop()

@@ -97,10 +97,10 @@ def test_hotline_demo_prints_the_login_and_can_run_twice(in_tmp):
 
 
 def test_serve_seeds_only_with_demo(in_tmp, monkeypatch):
-    import werkzeug.serving
+    from hotline.ops import server
 
     served = []
-    monkeypatch.setattr(werkzeug.serving, "run_simple", lambda host, port, app, **kw: served.append((host, port)))
+    monkeypatch.setattr(server, "run", lambda host, port, app: served.append((host, port)))
     plain = CliRunner().invoke(cli.main, ["serve"])
     assert plain.exit_code == 0, plain.output
     assert "/simulator" in plain.output and "password" not in plain.output
