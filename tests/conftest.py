@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import builtins
 import itertools
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+import types
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlparse
@@ -18,10 +20,12 @@ from xml.etree import ElementTree
 
 import pytest
 import responses
+from flask import Flask
 from jinja2 import BytecodeCache
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
+from werkzeug.routing import Rule
 
 from hotline import create_app
 from hotline.models import AlertChannel, Street
@@ -63,6 +67,8 @@ def _postgres_admin(url: str, *statements: str) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist tells the controller this worker is done (it may then end the worker)
 def pytest_sessionfinish(session) -> None:
+    while _postgres_engines:
+        _postgres_engines.popitem()[1].dispose()
     while _worker_databases:
         url, name = _worker_databases.pop()
         _postgres_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -134,9 +140,9 @@ def _sqlite_template() -> Path:
 
 
 _sqlite_template_file: Path | None = None
-# PostgreSQL URL -> (schema fingerprint, tables in the order to empty them, sequences and where each
+# PostgreSQL URL -> (schema fingerprint, the statements that empty its tables and put each sequence back where it
 # stood) as recorded right after migrating that database from nothing.
-_migrated_schema: dict[str, tuple[str, list[str], list[tuple[str, int | None, int, bool]]]] = {}
+_migrated_schema: dict[str, tuple[str, str]] = {}
 _SCHEMA_FINGERPRINT = """
 SELECT md5(string_agg(item, '|' ORDER BY item)) FROM (
     SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, column_default) AS item
@@ -157,40 +163,50 @@ SELECT md5(string_agg(item, '|' ORDER BY item)) FROM (
 def _postgres_migrated(url: str) -> None:
     from sqlalchemy import MetaData, text
 
-    from hotline.db import make_engine
     from hotline.migrations import upgrade
 
-    engine = make_engine(url)
-    try:
-        known = _migrated_schema.get(url)
-        if known is not None:
-            fingerprint, tables, sequences = known
-            try:
-                with engine.begin() as connection:
-                    if connection.execute(text(_SCHEMA_FINGERPRINT)).scalar() == fingerprint:
-                        for table in tables:  # children first, so no foreign key stops a DELETE
-                            connection.execute(text(f'DELETE FROM "{table}"'))
-                        for name, last_value, start, called in sequences:
-                            connection.execute(text("SELECT setval(:name, :value, :called)"),
-                                               {"name": f'"{name}"', "value": start if last_value is None else last_value, "called": called})
-                        return
-            except Exception:  # anything unexpected: start from nothing instead
-                pass
-        _migrated_schema.pop(url, None)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade(engine)
-        with engine.begin() as connection:
-            metadata = MetaData()
-            metadata.reflect(connection)
-            tables = [table.name for table in reversed(metadata.sorted_tables) if table.name != "alembic_version"]
-            if any(connection.execute(text(f'SELECT EXISTS (SELECT FROM "{table}")')).scalar() for table in tables):
-                return  # a migration put rows in: emptying would not give its state back, so always migrate anew
-            sequences = [(name, last_value, start, last_value is not None) for name, last_value, start in connection.execute(
-                text("SELECT sequencename, last_value, start_value FROM pg_sequences WHERE schemaname = 'public'"))]
-            _migrated_schema[url] = (connection.execute(text(_SCHEMA_FINGERPRINT)).scalar(), tables, sequences)
-    finally:
-        engine.dispose()
+    engine = _postgres_engine(url)
+    known = _migrated_schema.get(url)
+    if known is not None:
+        fingerprint, emptying = known
+        try:
+            with engine.begin() as connection:  # one transaction, two round trips: the check, then every DELETE and setval
+                if connection.execute(text(_SCHEMA_FINGERPRINT)).scalar() == fingerprint:
+                    connection.exec_driver_sql(emptying)
+                    return
+        except Exception:  # anything unexpected: start from nothing instead
+            pass
+    _migrated_schema.pop(url, None)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(engine)
+    with engine.begin() as connection:
+        metadata = MetaData()
+        metadata.reflect(connection)
+        tables = [table.name for table in reversed(metadata.sorted_tables) if table.name != "alembic_version"]
+        if any(connection.execute(text(f'SELECT EXISTS (SELECT FROM "{table}")')).scalar() for table in tables):
+            return  # a migration put rows in: emptying would not give its state back, so always migrate anew
+        statements = [f'DELETE FROM "{table}"' for table in tables]  # children first, so no foreign key stops a DELETE
+        for name, last_value, start in connection.execute(
+                text("SELECT sequencename, last_value, start_value FROM pg_sequences WHERE schemaname = 'public'")):
+            regclass = '"{}"'.format(name.replace('"', '""')).replace("'", "''")
+            value, called = (start, "false") if last_value is None else (last_value, "true")
+            statements.append(f"SELECT setval('{regclass}', {int(value)}, {called})")
+        _migrated_schema[url] = (connection.execute(text(_SCHEMA_FINGERPRINT)).scalar(), "; ".join(statements))
+
+
+def _postgres_engine(url: str):
+    """One engine (one pooled connection, idle between tests) per PostgreSQL URL for emptying the database:
+    a new connection for each test costs more than emptying it."""
+    engine = _postgres_engines.get(url)
+    if engine is None:
+        from hotline.db import make_engine
+
+        engine = _postgres_engines[url] = make_engine(url)
+    return engine
+
+
+_postgres_engines: dict = {}
 
 
 def build_app(tmp_path, *, twilio: bool, **overrides):
@@ -227,6 +243,36 @@ class _CompiledTemplates(BytecodeCache):
 
 
 _COMPILED_TEMPLATES = _CompiledTemplates()
+
+
+class _RuleBuiltOnce(Rule):
+    """Werkzeug's Rule, its URL builders compiled once per test process rather than once per app.
+
+    Binding a rule to an app's URL map compiles two small Python functions for url_for (an AST, then
+    `compile`): about two thirds of create_app's time, paid again by every test's app for the same
+    sixty-odd rules. The compiled code depends only on the rule's parsed parts and its defaults' names
+    (converters are looked up through the rule when the URL is built), so each rule's code is compiled
+    as Werkzeug compiles it the first time and made into a new function for each later app. A default
+    baked into the code through its converter is compiled every time, as Werkzeug does.
+    tests/test_suite_setup.py checks every route's builders against Werkzeug's own."""
+
+    _compiled: dict[tuple, types.CodeType] = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        defaults = self.defaults or {}
+        if any(dynamic and data in defaults for dynamic, data in self._trace):
+            return super()._compile_builder(append_unknown)
+        key = (self.rule, tuple(self._trace), tuple(str(name) for name in defaults), append_unknown)
+        code = self._compiled.get(key)
+        if code is None:
+            builder = super()._compile_builder(append_unknown)
+            self._compiled[key] = builder.__code__
+            return builder
+        return types.FunctionType(code, {"__builtins__": builtins}, code.co_name, ("",) * len(defaults) or None)
+
+
+if hasattr(Rule, "_compile_builder") and hasattr(Rule, "_get_func_code"):  # Werkzeug 2.2 and later: else compile as it does
+    Flask.url_rule_class = _RuleBuiltOnce
 
 
 NEVER_QUIET = {"HOTLINE_QUIET_HOURS": "00:00-00:00"}  # for tests that must not depend on the hour they run at

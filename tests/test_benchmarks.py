@@ -10,8 +10,13 @@ import pytest
 from bench import fanout, webhook
 
 pytestmark = pytest.mark.slow
+# Each on an SQLite file of its own whatever the suite's database (no --database-url): the same test in both of
+# scripts/test's passes, so it runs in the SQLite pass only (`no_database`, pyproject.toml). Not the plates
+# benchmark: it builds its app with tests.conftest.build_app, on the suite's database.
+on_its_own_sqlite = pytest.mark.no_database
 
 
+@on_its_own_sqlite
 def test_webhook_benchmark_smoke_run(capsys):
     if not shutil.which("wrk"):
         if os.environ.get("CI", "").lower() == "true":
@@ -22,17 +27,20 @@ def test_webhook_benchmark_smoke_run(capsys):
     assert "| members | app req/s |" in table and "| 10 |" in table
 
 
+@on_its_own_sqlite
 def test_webhook_in_process_benchmark_smoke_run(capsys):
     assert webhook.main(["--in-process", "20", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     assert "CPU per report, median of 1 runs" in out and "SQL statements per report (most are updates): 11" in out
 
 
+@on_its_own_sqlite
 def test_fanout_benchmark_smoke_run(capsys):
     assert fanout.main(["--smoke"]) == 0  # non-zero: a duplicate, or more than the rate in some second
     assert "| 60 | 50 |" in capsys.readouterr().out
 
 
+@on_its_own_sqlite
 def test_fanout_benchmark_smoke_run_against_hotline_serve(capsys):
     assert fanout.main(["--smoke", "--serve"]) == 0  # every neighbour once, every status callback answered
     out = capsys.readouterr().out
@@ -47,6 +55,7 @@ def test_plates_benchmark_smoke_run(capsys):
     assert "| 1,600 characters |" in out and "| without plates |" in out
 
 
+@on_its_own_sqlite
 def test_idle_and_start_up_benchmark_smoke_run(capsys):
     from bench import idle
 

@@ -6,6 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
+# Its own SQLite file, and no database at all for --help: the same test in both passes (`no_database`, pyproject.toml).
+pytestmark = pytest.mark.no_database
+
 
 def test_the_command_line_loads_no_database_layer_to_show_its_help():
     script = (

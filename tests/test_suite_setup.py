@@ -12,7 +12,7 @@ from sqlmodel import Session, func, select
 from hotline import migrations
 from hotline.db import make_engine
 from hotline.models import Street
-from tests.conftest import _database_url, _migrated, add_street
+from tests.conftest import _database_url, _migrated, _RuleBuiltOnce, add_street, build_app
 
 
 def _as_first_start(url: str) -> None:
@@ -60,3 +60,23 @@ def test_the_next_test_gets_it_back_however_the_last_one_left_it(tmp_path):
         second = _database_url(tmp_path / "second")
         _migrated(second)
         _as_first_start(second)
+
+
+def test_every_route_builds_its_urls_with_the_code_werkzeug_compiles(tmp_path):
+    """The suite compiles each route's URL builders once per process (tests/conftest.py, _RuleBuiltOnce):
+    a later app's builders are the code Werkzeug itself compiles for that rule, and build the same URLs."""
+    from flask import url_for
+    from werkzeug.routing import Rule
+
+    build_app(tmp_path / "first", twilio=True)
+    app = build_app(tmp_path / "second", twilio=True)
+    rules = list(app.url_map.iter_rules())
+    assert len(rules) > 40 and all(isinstance(rule, _RuleBuiltOnce) for rule in rules)
+    for rule in rules:
+        for append_unknown, built in ((False, rule._build), (True, rule._build_unknown)):
+            own = Rule._compile_builder(rule, append_unknown)
+            assert built.__func__ is not own
+            assert (built.__code__.co_code, built.__code__.co_consts, built.__code__.co_varnames, built.__defaults__) == (
+                own.__code__.co_code, own.__code__.co_consts, own.__code__.co_varnames, own.__defaults__), rule.rule
+    with app.test_request_context():
+        assert url_for("static", filename="web.css", v=3) == "/static/web.css?v=3"

@@ -8,6 +8,7 @@ then find the schema already at head.
 from __future__ import annotations
 
 import fcntl
+import functools
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +52,7 @@ def alembic_config(url: str, connection: Connection | None = None) -> AlembicCon
     return config
 
 
+@functools.cache  # read once per process: every create_app asks, and reading the scripts costs ~0.1 s
 def head() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
@@ -107,3 +109,4 @@ def revision(engine: Engine, message: str, rev_id: str | None = None) -> None:
     url = engine.url.render_as_string(hide_password=False)
     with engine.begin() as connection:
         command.revision(alembic_config(url, connection), message=message, autogenerate=True, rev_id=rev_id)
+    head.cache_clear()  # the new script is the head now

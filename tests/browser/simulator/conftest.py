@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from hotline.delivery.outbox import Dispatcher
@@ -45,6 +46,15 @@ def live(tmp_path):
     )
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def patient_expect():
+    """Two shared cores (four test processes while scripts/test runs both passes at once) and a page that polls once
+    a second: expect() waits up to 15 s here, not Playwright's 5 (a guard against a hang, not a measure)."""
+    expect.set_options(timeout=15_000)
+    yield
+    expect.set_options(timeout=5_000)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -26,14 +25,6 @@ JOAN, ARTHUR, PRIYA = "+447700900101", "+447700900102", "+447700900103"
 OKAFOR = "+442079460101"  # Clayhall's landline: alerts by call
 OTHER_STREETS = ["+447700900201", "+447700900202", "+442079460201", "+447700900301", "+447700900302"]
 QUIET_SECONDS = 2.0  # 20 dispatcher polls and simulator steps (0.1 s each): anything queued would have been sent
-
-
-@pytest.fixture(autouse=True)
-def patient_expect():
-    """Two shared cores and a page that polls once a second: expect() waits 10 s here, not Playwright's 5."""
-    expect.set_options(timeout=10_000)
-    yield
-    expect.set_options(timeout=5_000)
 
 
 def watch_console(tab, problems: list[str]) -> None:
