@@ -6,10 +6,14 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
 from sqlalchemy import text
 
 from hotline import db
 from hotline.db import make_engine
+
+# SQLite files of its own, whatever the suite's database: the SQLite pass only (`no_database`, pyproject.toml).
+pytestmark = pytest.mark.no_database
 
 
 def _engine(tmp_path):

@@ -13,6 +13,9 @@ from sqlalchemy.exc import OperationalError
 
 from hotline.db import make_engine
 
+# SQLite files of its own, whatever the suite's database: the SQLite pass only (`no_database`, pyproject.toml).
+pytestmark = pytest.mark.no_database
+
 
 @pytest.fixture
 def engine(tmp_path):
