@@ -488,10 +488,12 @@ LANDLINES = [f"+44207946{n:04d}" for n in range(100, 1000)]
 TWIML_ENDINGS = {"Gather", "Redirect", "Hangup"}
 
 
-def check_voice_twiml(response, language: str = "en") -> ElementTree.Element:
+def check_voice_twiml(response, language: str | None = "en") -> ElementTree.Element:
     """What every voice answer must be: 200, TwiML ending in Gather, Redirect or Hangup, every <Say> in the
     caller's language's voice (bar the language menu, where each choice has its own), Gathers that say what
-    they listen for and listen in the caller's language."""
+    they listen for and listen in the caller's language. `language` None: whichever one language the answer
+    speaks (the fuzzers' callers may have chosen one on an earlier call), but one, and its voice with its
+    recogniser."""
     from hotline.translations import LANGUAGES
 
     assert response.status_code == 200, (response.status_code, response.data[:500])
@@ -499,6 +501,8 @@ def check_voice_twiml(response, language: str = "en") -> ElementTree.Element:
     root = ElementTree.fromstring(response.data)
     assert root.tag == "Response" and len(root), response.data
     assert root[-1].tag in TWIML_ENDINGS, response.data
+    if language is None:
+        language = _language_spoken(root)
     theirs = (LANGUAGES[language].voice, LANGUAGES[language].say_language)
     every = {(lang.voice, lang.say_language) for lang in LANGUAGES.values()}
     voices = [(say.get("voice"), say.get("language")) for say in root.iter("Say")]
@@ -515,6 +519,23 @@ def check_voice_twiml(response, language: str = "en") -> ElementTree.Element:
     return root
 
 
+def _language_spoken(root: ElementTree.Element) -> str:
+    """The language an answer is in: its Gather's recogniser, else its first <Say>'s voice (English if neither)."""
+    from hotline.translations import LANGUAGES
+
+    gather = next(root.iter("Gather"), None)
+    if gather is not None:
+        heard = [code for code, lang in LANGUAGES.items() if lang.speech == gather.get("language")]
+        assert heard, ElementTree.tostring(gather)
+        return heard[0]
+    say = next(root.iter("Say"), None)
+    if say is None:
+        return "en"
+    spoken = [code for code, lang in LANGUAGES.items() if (lang.voice, lang.say_language) == (say.get("voice"), say.get("language"))]
+    assert spoken, ElementTree.tostring(say)
+    return spoken[0]
+
+
 class PhoneCall:
     """One call driven the way Twilio drives it: read each TwiML answer, post Digits or SpeechResult
     to the Gather's action resolved against the current URL, follow Redirects, stop at Hangup."""
@@ -522,9 +543,9 @@ class PhoneCall:
     _sids = itertools.count(1)
 
     def __init__(self, client: SignedClient, caller: str, *, to: str = FROM_NUMBER, sid: str | None = None, direction: str = "inbound",
-                 language: str = "en"):
+                 language: str | None = "en"):
         self.client, self.caller, self.to, self.direction = client, caller, to, direction
-        self.language = language  # the caller's: every answer is checked for its voice and recogniser
+        self.language = language  # the caller's: every answer is checked for its voice and recogniser (None: any one)
         self.sid = sid or f"CA{next(self._sids):032d}"
         self.url: str | None = None
         self.root: ElementTree.Element | None = None
