@@ -7,6 +7,7 @@ import csv
 import io
 from dataclasses import dataclass, field
 
+from sqlalchemy import text as sql_text
 from sqlmodel import Session
 
 from hotline import phones, translations
@@ -93,4 +94,15 @@ def apply(session: Session, checked: Checked) -> int:
         if row.language is not None:
             member.language = row.language
         session.add(member)
+    _refresh_statistics(session)
     return len(checked.rows)
+
+
+def _refresh_statistics(session: Session) -> None:
+    """PostgreSQL plans each query from statistics that autovacuum refreshes within a minute or so; a report sent
+    straight after a big import was planned for tables of a few rows: the recipients of a 500-member street
+    counted by a nested loop over every member, 43 ms instead of 0.9 ms (EXPLAIN ANALYZE, a fresh database).
+    ANALYZE inside the import's transaction sees its rows, and blocks no reader or writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.flush()
+        session.execute(sql_text("ANALYZE member, membership"))

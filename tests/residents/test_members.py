@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
 from sqlmodel import select
 
 from hotline.config import QuietHours
@@ -50,3 +51,24 @@ def test_approving_a_call_member_by_day_rings_at_once(rt, session):
     session.commit()
     assert session.exec(select(Delivery.next_attempt_at)).one() == noon
     assert session.exec(select(Member.alerts).where(Member.phone == LANDLINES[1])).one() == AlertChannel.CALL
+
+
+@pytest.mark.postgres
+def test_a_bulk_import_refreshes_postgresqls_statistics_at_once(session):
+    """A report sent straight after a big import is planned from fresh statistics, not from autovacuum's later ones
+    (a 500-member street's recipients were counted by a nested loop: 43 ms instead of 0.9 ms)."""
+    from sqlalchemy import text
+
+    from hotline.residents import csv_import
+
+    add_street(session, "Clayhall Avenue", 101)
+    started = session.execute(text("SELECT clock_timestamp()")).scalar()
+    session.commit()
+    checked = csv_import.check(session, "phone,street\n" + "".join(f"{n},Clayhall Avenue\n" for n in NUMBERS[:60]))
+    assert csv_import.apply(session, checked) == 60
+    session.commit()
+    analysed = dict(session.execute(text(
+        "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname IN ('member', 'membership')"
+    )).all())
+    assert set(analysed) == {"member", "membership"} and all(at is not None and at >= started for at in analysed.values())
+    assert session.execute(text("SELECT reltuples FROM pg_class WHERE relname = 'membership'")).scalar() >= 60
