@@ -205,14 +205,3 @@ def test_a_claim_whose_worker_died_is_retried_with_a_lookup_first(rt, session, t
     outbox.send_one(engine=rt.engine, carrier=rt.carrier, config=rt.config, delivery_id=again)
     assert len(twilio_api.sent) == 1
     assert session.exec(select(func.count(Delivery.id)).where(Delivery.state == DeliveryState.ACCEPTED)).one() == 1
-
-
-def test_the_twilio_carrier_waits_for_its_turn_once_a_send_with_the_request_prepared(app, twilio_api):
-    """The pace is taken right before the request goes to the connection: after the Twilio client and `requests`
-    have built it, so that work does not stretch the gap between two sends; a look-up (GET) takes no turn."""
-    carrier = app.extensions["hotline"].carrier
-    seen = []
-    carrier.send_sms(to=NUMBERS[1], body="hello", status_callback=None, pace=lambda: seen.append(len(twilio_api.sent)))
-    assert seen == [0] and len(twilio_api.sent) == 1  # once, before Twilio had the message
-    carrier.find_sms(to=NUMBERS[1], body="hello", since=utcnow() - timedelta(minutes=1))
-    assert seen == [0]

@@ -24,29 +24,20 @@ NO_CALLER_ID = 21213  # Twilio's own code for a call with no 'From': what a Mess
 _CALLER_ID_TTL = timedelta(minutes=10)  # how long the Messaging Service's number (or its lack) is trusted
 
 
-class PacedAdapter(HTTPAdapter):
-    """Waits for the send's turn (the dispatcher's pacer) as late as it can: the request built and prepared, right
-    before it is handed to the connection, so the API sees the pace and not the work of preparing each request
-    (a loaded machine stretches that work, and with it the gap between two sends)."""
-
-    def send(self, request, *args, **kwargs):
-        pace = getattr(_pacing, "wait", None)
-        if pace is not None and request.method == "POST":
-            pace()
-        return super().send(request, *args, **kwargs)
-
-
 class BaseUrlHttpClient(TwilioHttpClient):
     """Sends every Twilio domain's requests to one base URL (a local stand-in in tests), with a timeout."""
 
     def __init__(self, base_url: str, *, timeout: float, pool_size: int):
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/")
-        adapter = PacedAdapter(pool_connections=4, pool_maxsize=pool_size)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
 
     def request(self, method, url, *args, **kwargs):
+        pace = getattr(_pacing, "wait", None)
+        if pace is not None and method.upper() == "POST":
+            pace()  # as late as possible: the API must see the pace, not our thread pool's jitter
         if self.base_url != "https://api.twilio.com":
             url = _TWILIO_HOST.sub(self.base_url, url)
         return super().request(method, url, *args, **kwargs)
