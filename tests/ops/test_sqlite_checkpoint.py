@@ -4,13 +4,13 @@ commit of a request (which would wait ~20 ms for it every twenty-odd reports): h
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 from sqlalchemy import text
 
 from hotline import db
 from hotline.db import make_engine
+from tests.standin.processes import wait_until  # the thread runs when woken: waited for, not timed
 
 # SQLite files of its own, whatever the suite's database: the SQLite pass only (`no_database`, pyproject.toml).
 pytestmark = pytest.mark.no_database
@@ -30,16 +30,6 @@ def _commit_notes(engine, count: int) -> None:
             connection.execute(text("INSERT INTO note (body) VALUES (:body)"), {"body": f"note {n} " + "x" * 3000})
 
 
-def _wait_for(condition, deadline: float = 10.0) -> bool:
-    """The thread runs when it is woken; waiting for it is not timing it (the deadline only stops a hang)."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_a_commit_never_checkpoints_the_log_itself(tmp_path):
     engine, path = _engine(tmp_path)
     with engine.connect() as connection:
@@ -57,7 +47,7 @@ def test_every_tenth_writing_commit_has_the_thread_copy_the_log_into_the_databas
         connection.execute(text("SELECT count(*) FROM note"))
     assert os.path.getsize(path) == size
     _commit_notes(engine, 1)  # the tenth
-    assert _wait_for(lambda: os.path.getsize(path) > size + 9 * 3000), "the database file never received the log"
+    assert wait_until(lambda: os.path.getsize(path) > size + 9 * 3000, timeout=10, interval=0.01), "the database file never received the log"
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM note")).scalar() == db._Checkpointer.CHECKPOINT_EVERY
     engine.dispose()
