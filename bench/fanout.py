@@ -10,13 +10,20 @@ Real processes: `hotline web` (gunicorn, 2 workers) and `hotline worker` (or `ho
 Twilio stand-in of tests/standin/ in this process, so the webhook's start and each request's arrival share one
 clock. The stand-in posts status callbacks ("sent", then "delivered", 50 ms apart) for every message, signed, as
 Twilio does; `--no-callbacks` turns them off.
+
+"Most in any one second" is counted on the wire: bench.wire, a process of its own, stamps each send request with
+the kernel's clock as it crosses `lo` (root only; elsewhere the stand-in's own stamps are used, and said). The
+stand-in stamps a request once its thread in this busy process has parsed it — up to ~30 ms late, unevenly — and
+that count is printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +40,35 @@ GIVEN_UP = re.compile(r"(\d+) send turns given up")
 def max_in_any_window(stamps: list[float], width: float = 1.0) -> int:
     stamps = sorted(stamps)
     return max((sum(1 for t in stamps if start <= t < start + width) for start in stamps), default=0)
+
+
+class Wire:
+    """bench.wire in a process of its own: when each send request crossed `lo`, by the kernel's clock. `stamps()`
+    is None where packets cannot be captured (no CAP_NET_RAW)."""
+
+    def __init__(self, port: int):
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.wire", "--port", str(port)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.ready = self.process.stdout.readline().strip() == "ready"
+
+    def stamps(self) -> list[float] | None:
+        if not self.ready:
+            self.process.wait(timeout=10)
+            return None
+        self.process.send_signal(signal.SIGTERM)
+        out, _ = self.process.communicate(timeout=30)
+        return [float(line) for line in out.split()]
+
+
+def lag_ms(wire: list[float] | None, standin: list[float]) -> str:
+    """How much later than the wire the stand-in stamped requests (its thread in this busy process), beyond the
+    smallest lag seen: p50 / p99 / max in ms, pairing the n-th request on the wire with the n-th at the stand-in."""
+    if not wire or len(wire) != len(standin):
+        return "—"
+    lags = [b - a for a, b in zip(sorted(wire), sorted(standin))]
+    least = min(lags)
+    lags = sorted((lag - least) * 1000 for lag in lags)
+    return f"{lags[len(lags) // 2]:.1f}/{lags[int(len(lags) * 0.99)]:.1f}/{lags[-1]:.1f}"
 
 
 def delivered(url: str) -> int:
@@ -57,6 +93,7 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
     _fresh(url)
     standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, status_callbacks=callbacks, latency=latency, callback_workers=64).start()
     hotline = Hotline(workdir, database_url=url, standin=standin, HOTLINE_SEND_RATE=str(rate))
+    wire = None
     try:
         hotline.run("street", "add", "Clayhall Avenue", "--code", "101")
         numbers = NUMBERS[:members]
@@ -70,6 +107,7 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
                 hotline.start_worker().wait_for("hotline worker sending")
         for n in range(4):  # warm the web processes (imports, first connection) before the clock starts
             hotline.sms(numbers[-1], "HELP", f"SMwarm{run:04d}{n:024d}")
+        wire = Wire(int(standin.url.rsplit(":", 1)[1]))  # after the warm-up: it counts the report's sends only
         before, before_messages = len(standin.posts()), len(standin.messages)
         started = time.monotonic()
         status, body = hotline.sms(numbers[0], "man trying car door handles, red hoodie", f"SM{run:032d}")
@@ -83,6 +121,7 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
         if callbacks:  # every callback answered, then how many deliveries they brought to "delivered"
             wait_until(lambda: len(standin.callback_results) >= 2 * len(standin.messages), timeout=60, interval=0.1)
             wait_until(lambda: delivered(url) >= members - 1, timeout=15, interval=0.5)
+        on_wire, wire = wire.stamps(), None
         seconds = last - started
         ideal = (members - 1) / rate
         sent = Counter(m["to"] for m in alerts())
@@ -90,14 +129,23 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
             "members": members, "rate": rate, "latency_ms": latency * 1000, "webhook_ms": (answered - started) * 1000,
             "seconds": seconds, "ideal": ideal, "achieved": (members - 1) / seconds, "share": ideal / seconds,
             "max_per_second": max_in_any_window([r.at for r in standin.posts()[before:]]),
+            "max_on_wire": None if on_wire is None else max_in_any_window(on_wire),
+            "on_wire": None if on_wire is None else len(on_wire),
+            "standin_lag_ms": lag_ms(on_wire, [r.at for r in standin.posts()[before:]]),
             "sent": sum(sent.values()), "distinct": len(sent), "callbacks": len(standin.callback_results),
-            "callback_errors": len(standin.callback_errors), "delivered": delivered(url) if callbacks else None,
+            "callback_errors": len(standin.callback_errors), "callback_codes": dict(Counter(standin.callback_errors)), "delivered": delivered(url) if callbacks else None,
         }
     finally:
+        if wire is not None:
+            wire.stamps()
         hotline.stop()
         standin.stop()
     # What the dispatchers said as they stopped: send turns that passed unused (a thread woken too late for its turn).
     row["given_up"] = sum(int(m) for p in hotline.processes for m in GIVEN_UP.findall(p.output))
+    if row["callback_errors"]:  # why: the hotline's own words about it
+        for p in hotline.processes:
+            for line in [line for line in p.output.splitlines() if "rror" in line or "Traceback" in line][:8]:
+                print(f"  {p.name}: {line[:300]}", flush=True)
     return row
 
 
@@ -126,11 +174,13 @@ def main(argv=None) -> int:
                           serve=args.serve, workers=args.workers, callbacks=args.callbacks)
             rows.append(row)
             print(f"{mode}: {members} members at {rate}/s: {row['seconds']:.2f} s for {members - 1} (ideal {row['ideal']:.2f} s,"
-                  f" {row['share']:.0%} of the rate), webhook {row['webhook_ms']:.0f} ms, most in one second {row['max_per_second']},"
+                  f" {row['share']:.0%} of the rate), webhook {row['webhook_ms']:.0f} ms, most in one second {row['max_per_second']}"
+                  f" (on the wire {row['max_on_wire']} of {row['on_wire']};"
+                  f" stand-in's stamps later by {row['standin_lag_ms']} ms p50/p99/max),"
                   f" sent {row['sent']} to {row['distinct']} numbers, {row['callbacks']} callbacks"
-                  f" ({row['callback_errors']} not 2xx), delivered {row['delivered']}, {row['given_up']} send turns given up", flush=True)
+                  f" ({row['callback_errors']} not 2xx{': ' + str(row['callback_codes']) if row['callback_errors'] else ''}), delivered {row['delivered']}, {row['given_up']} send turns given up", flush=True)
     print(f"\n{mode}, {'callbacks on' if args.callbacks else 'no callbacks'}, {args.database_url and 'PostgreSQL' or 'SQLite'}")
-    print("| members | rate /s | API latency | webhook ms | seconds to last | ideal s | share of rate (runs) | most in any 1 s | duplicates | delivered | turns given up (runs) |")
+    print("| members | rate /s | API latency | webhook ms | seconds to last | ideal s | share of rate (runs) | most in any 1 s: on the wire (at the stand-in) | duplicates | delivered | turns given up (runs) |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     failed = False
     for members, rate, latency, _ in plans:
@@ -138,10 +188,13 @@ def main(argv=None) -> int:
         med = lambda key: statistics.median(r[key] for r in mine)  # noqa: E731
         dupes = sum(r["sent"] - r["distinct"] for r in mine)
         shares = ", ".join(f"{r['share']:.2f}" for r in mine)
-        most = max(r["max_per_second"] for r in mine)
+        # Judged on the wire where it was captured: the stand-in's own stamps lag by up to ~30 ms on a busy machine.
+        wired = all(r["max_on_wire"] is not None for r in mine)
+        most = max(r["max_on_wire"] if wired else r["max_per_second"] for r in mine)
+        at_standin = max(r["max_per_second"] for r in mine)
         done = "—" if not args.callbacks else f"{min(r['delivered'] for r in mine)}/{members - 1}"
         print(f"| {members} | {rate:g} | {latency * 1000:.0f} ms | {med('webhook_ms'):.0f} | {med('seconds'):.2f} | {med('ideal'):.2f} |"
-              f" **{med('share'):.2f}** ({shares}) | {most} | {dupes} | {done} | {', '.join(str(r['given_up']) for r in mine)} |")
+              f" **{med('share'):.2f}** ({shares}) | {most if wired else 'not captured'} ({at_standin}) | {dupes} | {done} | {', '.join(str(r['given_up']) for r in mine)} |")
         failed |= dupes > 0 or any(r["distinct"] < members - 1 for r in mine)
         if not args.smoke:  # the smoke run in the test suite checks what is sent, not a wall-clock rate
             failed |= most > rate

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,6 +18,7 @@ pytestmark = pytest.mark.slow
 # scripts/test's passes, so it runs in the SQLite pass only (`no_database`, pyproject.toml). Not the plates
 # benchmark: it builds its app with tests.conftest.build_app, on the suite's database.
 on_its_own_sqlite = pytest.mark.no_database
+ACCOUNT = "0" * 32
 
 
 @on_its_own_sqlite
@@ -38,6 +43,42 @@ def test_webhook_in_process_benchmark_smoke_run(capsys):
 def test_fanout_benchmark_smoke_run(capsys):
     assert fanout.main(["--smoke"]) == 0  # non-zero: a duplicate, or more than the rate in some second
     assert "| 60 | 50 |" in capsys.readouterr().out
+
+
+@pytest.mark.no_database  # no database at all
+@pytest.mark.skipif(os.geteuid() != 0, reason="capturing packets needs root (CAP_NET_RAW); CI runs as root")
+def test_the_wire_counts_each_send_request_once_stamped_by_the_kernel():
+    class Quiet(BaseHTTPRequestHandler):
+        def _answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/2010-04-01/Accounts/AC{ACCOUNT}"
+    try:
+        wire = fanout.Wire(server.server_address[1])
+        assert wire.ready
+        started = time.time()
+        for path, data in [("/Messages.json", b"To=1"), ("/Calls.json", b"To=2"), ("/Messages.json", None),
+                           ("/Messages/SM1.json", b"Status=canceled"), ("/Messages.json", b"To=3")]:
+            urllib.request.urlopen(urllib.request.Request(base + path, data=data), timeout=5).close()
+        finished = time.time()
+        stamps = wire.stamps()
+    finally:
+        server.shutdown()
+        server.server_close()
+    # Three sends (two messages, one call): not the GET, not the update of a message, each once though lo shows
+    # every packet twice (leaving and arriving).
+    assert len(stamps) == 3
+    assert all(started - 0.05 <= t <= finished + 0.05 for t in stamps) and stamps == sorted(stamps)
 
 
 @on_its_own_sqlite
