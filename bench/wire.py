@@ -42,10 +42,19 @@ def send_request(frame: bytes, port: int) -> bool:
     return any(line.split(b"?", 1)[0].endswith(s) or s + b" " in line for s in SENDS)
 
 
+def can_capture() -> bool:
+    """May this process open a packet socket (root, or CAP_NET_RAW)?"""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL)).close()
+    except (PermissionError, OSError):
+        return False
+    return True
+
+
 def capture(port: int, out) -> int:
     try:
         sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    except PermissionError:
+    except (PermissionError, OSError):
         print("needs CAP_NET_RAW", file=sys.stderr, flush=True)
         return 3
     sock.bind(("lo", 0))

@@ -107,18 +107,16 @@ class _TurnCursor(sqlite3.Cursor):
     that took it, a WITH … SELECT; DDL outside a transaction) hands it back at once."""
 
     def execute(self, sql, parameters=()):
-        if not sql.lstrip()[:9].upper().startswith(_READS):
-            self.connection.take_turn()
-        try:
-            return super().execute(sql, parameters)
-        finally:
-            if not self.connection.in_transaction:
-                self.connection.turn_over()
+        return self._in_turn(super().execute, sql, parameters, writes=not sql.lstrip()[:9].upper().startswith(_READS))
 
     def executemany(self, sql, seq_of_parameters):
-        self.connection.take_turn()
+        return self._in_turn(super().executemany, sql, seq_of_parameters, writes=True)
+
+    def _in_turn(self, run, sql, parameters, *, writes: bool):
+        if writes:
+            self.connection.take_turn()
         try:
-            return super().executemany(sql, seq_of_parameters)
+            return run(sql, parameters)
         finally:
             if not self.connection.in_transaction:
                 self.connection.turn_over()
