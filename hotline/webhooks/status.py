@@ -31,7 +31,7 @@ def delivery_status():
     error_code = int(code) if code.isascii() and code.isdigit() and len(code) <= 6 else None
     rt = runtime.current()
     try:
-        with writers.turn(rt.engine), session_scope(rt.engine) as session:
+        with writers.turn(rt.engine, crowd=True), session_scope(rt.engine) as session:
             matched = receipts.apply(
                 session, sid=sid, status=status, error_code=error_code,
                 max_attempts=rt.config.max_send_attempts, config=rt.config,
