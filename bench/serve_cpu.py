@@ -32,8 +32,26 @@ TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def cpu_seconds(pid: int) -> float:
+    user, system = cpu_split(pid)
+    return user + system
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+    return int(fields[11]) / TICK, int(fields[12]) / TICK  # utime, stime
+
+
+def switches(pid: int) -> int:
+    """Context switches of all the process's threads (voluntary and not)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.endswith("ctxt_switches:") or "ctxt_switches:" in line:
+                    total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
 
 
 def one_run(*, members: int, rate: float, latency: float, run: int, profile: str | None = None,
@@ -67,6 +85,7 @@ def one_run(*, members: int, rate: float, latency: float, run: int, profile: str
         if cprofile:
             os.kill(pid, signal.SIGUSR1)
             time.sleep(0.2)
+        start_split, start_switches = cpu_split(pid), switches(pid)
         start_cpu, started = cpu_seconds(pid), time.monotonic()
         status, body = hotline.sms(numbers[0], "man trying car door handles, red hoodie", f"SM{run:032d}")
         assert status == 200, body
@@ -74,6 +93,8 @@ def one_run(*, members: int, rate: float, latency: float, run: int, profile: str
         assert wait_until(lambda: len(standin.callback_results) >= 2 * len(standin.messages), timeout=60, interval=0.05)
         assert wait_until(lambda: delivered(url) >= members - 1, timeout=30, interval=0.2)
         cpu, seconds = cpu_seconds(pid) - start_cpu, time.monotonic() - started
+        system = cpu_split(pid)[1] - start_split[1]
+        switched = switches(pid) - start_switches  # threads that ended meanwhile are not counted
         if cprofile:
             os.kill(pid, signal.SIGUSR2)
             assert wait_until(lambda: Path(cprofile + ".done").exists(), timeout=60)
@@ -83,7 +104,7 @@ def one_run(*, members: int, rate: float, latency: float, run: int, profile: str
         sent = len(standin.messages) - before_messages
         net = cpu - idle * seconds
         early = sum(line.count("kept until its send is recorded") for p in hotline.processes for line in p.lines)
-        return {"sent": sent, "early": early, "cpu": cpu, "seconds": seconds, "idle": idle, "ms_per_message": 1000 * net / sent,
+        return {"sent": sent, "early": early, "system": system, "switches": switched, "cpu": cpu, "seconds": seconds, "idle": idle, "ms_per_message": 1000 * net / sent,
                 "errors": len(standin.callback_errors)}
     finally:
         if spy is not None and spy.poll() is None:
@@ -108,7 +129,8 @@ def main(argv=None) -> int:
                      cprofile=args.cprofile)
         rows.append(row)
         print(f"run {run}: {row['sent']} messages, {row['cpu']:.2f} s CPU in {row['seconds']:.2f} s (idle {row['idle'] * 1000:.0f} ms/s),"
-              f" {row['ms_per_message']:.2f} ms CPU a message, {row['errors']} callbacks not 2xx,"
+              f" {row['ms_per_message']:.2f} ms CPU a message"
+              f" ({row['system'] / row['sent'] * 1000:.2f} of it system), {row['switches'] / row['sent']:.0f} context switches a message, {row['errors']} callbacks not 2xx,"
               f" {row['early']} before their send was recorded", flush=True)
     per = [r["ms_per_message"] for r in rows]
     print(f"median {statistics.median(per):.2f} ms of CPU a message ({', '.join(f'{p:.2f}' for p in per)})")
