@@ -62,14 +62,15 @@ def one_run(*, members: int, rate: float, latency: float, run: int, profile: str
     standin = TwilioStandIn(ACCOUNT_SID, AUTH_TOKEN, latency=latency, callback_workers=64).start()
     hotline = Hotline(workdir, database_url=url, standin=standin, HOTLINE_SEND_RATE=str(rate))
     spy = None
-    if cprofile:  # every thread of `hotline serve` under cProfile from the webhook to the last callback (slower: not the figure)
-        os.environ["SERVECPU_PROFILE"] = str(Path(cprofile).resolve())
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent / "profile_site"), os.environ.get("PYTHONPATH")]))
     try:
         hotline.run("street", "add", "Clayhall Avenue", "--code", "101")
         numbers = NUMBERS[:members]
         (workdir / "members.csv").write_text("phone,street\n" + "".join(f"{n},Clayhall Avenue\n" for n in numbers))
         hotline.run("member", "import", str(workdir / "members.csv"))
+        if cprofile:  # every thread of `hotline serve` under cProfile from the webhook to the last callback (slower: not the figure)
+            hotline.environ["SERVECPU_PROFILE"] = str(Path(cprofile).resolve())
+            hotline.environ["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(Path(__file__).parent / "profile_site"), os.environ.get("PYTHONPATH")]))
         pid = hotline.start_serve().pid
         for n in range(4):
             hotline.sms(numbers[-1], "HELP", f"SMwarm{run:04d}{n:024d}")
@@ -97,7 +98,7 @@ def one_run(*, members: int, rate: float, latency: float, run: int, profile: str
         switched = switches(pid) - start_switches  # threads that ended meanwhile are not counted
         if cprofile:
             os.kill(pid, signal.SIGUSR2)
-            assert wait_until(lambda: Path(cprofile + ".done").exists(), timeout=60)
+            assert wait_until(lambda: Path(str(cprofile) + ".done").exists(), timeout=60)
         if spy is not None:
             spy.send_signal(2)
             spy.wait(60)
