@@ -5,6 +5,7 @@ to what a database integer holds, so /reports/99999999999999999999 is a 404, not
 from __future__ import annotations
 
 from flask import Flask, Response
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.routing import IntegerConverter
 
 # Only for pages no blueprint gave a policy of its own (Flask's 404 and 405 pages, say): the web
@@ -32,10 +33,22 @@ def row_id(text: str) -> int:
     return value
 
 
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, but a request that brings no session cookie (every Twilio webhook: two
+    status callbacks a message, 200 a second in `hotline serve` at 100/s) gets its empty session without the
+    signer Flask builds first for every request (a key derivation and four objects): the same session either way."""
+
+    def open_session(self, app, request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def install(app: Flask) -> None:
     """Call before registering blueprints: their routes take this `int`, and after-request hooks run in
     reverse order, so the headers hook runs last and only fills in what the blueprints' hooks left unset."""
     app.url_map.converters["int"] = RowId
+    app.session_interface = CookieSessions()
     app.after_request(_headers)
 
 

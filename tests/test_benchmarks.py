@@ -103,3 +103,18 @@ def test_idle_and_start_up_benchmark_smoke_run(capsys):
     assert idle.main(["--smoke"]) == 0
     table = capsys.readouterr().out
     assert "`hotline serve` idle" in table and "`hotline --help`" in table
+
+
+@on_its_own_sqlite
+def test_serve_cpu_benchmark_smoke_run(capsys, tmp_path):
+    from bench import serve_cpu
+
+    assert serve_cpu.main(["--members", "21", "--rate", "20", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "run 0: 20 messages" in out and "ms CPU a message" in out and "0 callbacks not 2xx" in out
+    profile = tmp_path / "serve.pstats"
+    assert serve_cpu.main(["--members", "11", "--rate", "20", "--cprofile", str(profile)]) == 0
+    import pstats
+
+    functions = {name for _file, _line, name in pstats.Stats(str(profile)).stats}
+    assert {"delivery_status", "send_sms"} <= functions  # the callbacks' and the sends' threads were profiled

@@ -9,7 +9,6 @@ from flask import request
 from sqlalchemy.exc import DBAPIError
 
 from hotline import runtime
-from hotline.db import session_scope
 from hotline.delivery import receipts, writers
 from hotline.webhooks.blueprint import bp
 from hotline.webhooks.twiml import unavailable
@@ -31,9 +30,9 @@ def delivery_status():
     error_code = int(code) if code.isascii() and code.isdigit() and len(code) <= 6 else None
     rt = runtime.current()
     try:
-        with writers.turn(rt.engine), session_scope(rt.engine) as session:
-            matched = receipts.apply(
-                session, sid=sid, status=status, error_code=error_code,
+        with writers.turn(rt.engine, crowd=True), rt.engine.begin() as connection:  # one transaction, committed here
+            matched = receipts.apply_on(
+                connection, sid=sid, status=status, error_code=error_code,
                 max_attempts=rt.config.max_send_attempts, config=rt.config,
             )
     except DBAPIError:

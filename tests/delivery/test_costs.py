@@ -59,6 +59,23 @@ def test_a_status_callback_is_one_update_by_sid_and_one_for_its_try(rt, session,
     assert session.exec(select(DeliveryAttempt.status).where(DeliveryAttempt.sid == first.sid)).one() == "delivered"
 
 
+def test_the_usual_status_callback_opens_no_orm_session(rt, session, twilio, twilio_api, monkeypatch):
+    from hotline.delivery import receipts
+
+    first = sent_once(rt, session, twilio, twilio_api)[0]
+    opened = []
+    real = receipts.Session
+    monkeypatch.setattr(receipts, "Session", lambda *a, **kw: opened.append(1) or real(*a, **kw))
+    assert twilio.status(first.sid, "sent").status_code == 204
+    assert twilio.status(first.sid, "delivered").status_code == 204
+    assert opened == []  # the two UPDATEs on the route's own connection
+    assert twilio.status("SM" + "f" * 32, "delivered").status_code == 204  # an unknown SID: the long way, kept ...
+    assert opened == [1]
+    session.expire_all()
+    assert session.get(Delivery, first.id).state == DeliveryState.DELIVERED
+    assert session.get(UnmatchedStatus, "SM" + "f" * 32).status == "delivered"  # ... and committed with the callback
+
+
 def test_a_late_callback_does_not_move_a_delivery_back(rt, session, twilio, twilio_api):
     first = sent_once(rt, session, twilio, twilio_api)[0]
     twilio.status(first.sid, "delivered")

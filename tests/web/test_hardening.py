@@ -183,3 +183,22 @@ def test_an_id_beyond_any_row_is_a_404_not_a_database_error(admin, rt, scheme, t
     assert tried >= 15
     for url in (f"/?street={huge}", f"/log/rows?street={huge}", f"/log.csv?street={huge}", f"/?page={huge}", f"/announce/preview?text=x&streets={huge}"):
         assert admin.get(url).status_code == 200, url  # a filter nobody could mean is ignored, as other bad filter values are
+
+
+def test_a_request_without_a_session_cookie_builds_no_signer_yet_sessions_work(sim_app, web, scheme, monkeypatch):
+    from hotline.hardening import CookieSessions
+
+    built = []
+    real = CookieSessions.get_signing_serializer
+    monkeypatch.setattr(CookieSessions, "get_signing_serializer", lambda self, app: built.append(1) or real(self, app))
+    assert isinstance(sim_app.session_interface, CookieSessions)
+    assert web.get("/healthz").status_code == 200  # no cookie: the empty session, no signer
+    assert built == []
+    assert web.login("admin@example.org").status_code == 302  # the session is still signed and saved ...
+    assert built
+    built.clear()
+    page = web.get("/")  # ... and read back from its cookie
+    assert page.status_code == 200 and "admin@example.org" in page.get_data(as_text=True)
+    assert built
+    web.client.delete_cookie(sim_app.config.get("SESSION_COOKIE_NAME", "session"))
+    assert web.get("/").status_code == 302  # without it, logged out again
