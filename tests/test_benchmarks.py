@@ -109,11 +109,10 @@ def test_idle_and_start_up_benchmark_smoke_run(capsys):
 def test_serve_cpu_benchmark_smoke_run(capsys, tmp_path):
     from bench import serve_cpu
 
-    assert serve_cpu.main(["--members", "21", "--rate", "20", "--runs", "1"]) == 0
+    profile = tmp_path / "serve.pstats"  # one run, profiled: the CPU figures are printed all the same
+    assert serve_cpu.main(["--members", "21", "--rate", "20", "--cprofile", str(profile)]) == 0
     out = capsys.readouterr().out
     assert "run 0: 20 messages" in out and "ms CPU a message" in out and "0 callbacks not 2xx" in out
-    profile = tmp_path / "serve.pstats"
-    assert serve_cpu.main(["--members", "11", "--rate", "20", "--cprofile", str(profile)]) == 0
     import pstats
 
     functions = {name for _file, _line, name in pstats.Stats(str(profile)).stats}
