@@ -9,6 +9,7 @@ and those are looked up at Twilio before any resend.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import Integer, and_, bindparam, func, or_, update
 from sqlmodel import Session, select
 
 from hotline import phones
@@ -84,6 +85,37 @@ _CLAIMED = (Delivery.id, Delivery.phone, Delivery.body, Delivery.channel, Delive
 RECORD_MARGIN = 5.0  # seconds of lease kept, beyond the request's timeout, for the send to be recorded
 
 
+_D = Delivery.__table__
+
+
+@functools.lru_cache(maxsize=None)
+def _claim_statement(channel: str | None):
+    """The claim for one channel (or all), built once: the safety poll runs it every second with nothing due, and
+    building and caching-keying this statement anew cost most of its CPU (2.6 ms an empty claim before)."""
+    now = bindparam("now", type_=_D.c.next_attempt_at.type)
+    due = or_(
+        and_(_D.c.state == DeliveryState.QUEUED.value, _D.c.next_attempt_at <= now),
+        and_(_D.c.state == DeliveryState.SENDING.value, _D.c.lease_until < now),
+    )
+    candidates = select(_D.c.id).where(due)
+    if channel:
+        candidates = candidates.where(_D.c.channel == channel)
+    candidates = (candidates.order_by(_D.c.next_attempt_at, _D.c.id).limit(bindparam("limit", type_=Integer))
+                  .with_for_update(skip_locked=True))
+    return (
+        update(_D)
+        .where(_D.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            state=DeliveryState.SENDING.value,
+            lease_until=bindparam("lease_until", type_=_D.c.lease_until.type),
+            attempts=_D.c.attempts + 1,
+            needs_lookup=or_(_D.c.needs_lookup, _D.c.state == DeliveryState.SENDING.value),
+            updated_at=now,
+        )
+        .returning(*(_D.c[column.key] for column in _CLAIMED))
+    )
+
+
 def claim_batch(*, session: Session, limit: int, now: datetime, lease_seconds: float, channel: str | None = None) -> list[Claim]:
     """Mark up to `limit` due deliveries as ours until the lease ends, and commit the claim.
 
@@ -93,29 +125,11 @@ def claim_batch(*, session: Session, limit: int, now: datetime, lease_seconds: f
     """
     if limit <= 0:
         return []
-    due = or_(
-        and_(Delivery.state == DeliveryState.QUEUED.value, Delivery.next_attempt_at <= now),
-        and_(Delivery.state == DeliveryState.SENDING.value, Delivery.lease_until < now),
-    )
-    candidates = select(Delivery.id).where(due)
-    if channel:
-        candidates = candidates.where(Delivery.channel == channel)
-    candidates = candidates.order_by(Delivery.next_attempt_at, Delivery.id).limit(limit).with_for_update(skip_locked=True)
     lease_until = now + timedelta(seconds=lease_seconds)
-    claim = (
-        update(Delivery)
-        .where(Delivery.id.in_(candidates.scalar_subquery()))
-        .values(
-            state=DeliveryState.SENDING.value,
-            lease_until=lease_until,
-            attempts=Delivery.attempts + 1,
-            needs_lookup=or_(Delivery.needs_lookup, Delivery.state == DeliveryState.SENDING.value),
-            updated_at=now,
-        )
-        .returning(*_CLAIMED)
-        .execution_options(synchronize_session=False)
+    rows = session.connection().execute(
+        _claim_statement(str(channel) if channel else None), {"now": now, "lease_until": lease_until, "limit": limit}
     )
-    claims = sorted((Claim(*row, lease_until=lease_until) for row in session.execute(claim)), key=lambda c: c.id)
+    claims = sorted((Claim(*row, lease_until=lease_until) for row in rows), key=lambda c: c.id)
     session.commit()
     return claims
 
