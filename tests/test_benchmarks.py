@@ -102,7 +102,7 @@ def test_idle_and_start_up_benchmark_smoke_run(capsys):
 
     assert idle.main(["--smoke"]) == 0
     table = capsys.readouterr().out
-    assert "`hotline serve` idle" in table and "`hotline --help`" in table
+    assert "`hotline serve` idle" in table and "`hotline --help`" in table and "claim finding nothing due" in table
 
 
 @on_its_own_sqlite
