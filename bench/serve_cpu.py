@@ -1,9 +1,9 @@
 """CPU of `hotline serve` per fanned-out message: one report to a street, its sends, their status callbacks.
 
     python -m bench.serve_cpu                       # 500 members at 100/s, 150 ms stand-in, 3 runs
-    python -m bench.serve_cpu --profile out.json    # the same, once, with py-spy recording the serve process
-    python -m bench.serve_cpu --cprofile out.pstats # once, every thread of the serve process under cProfile (--gil:
-                                                    only the thread holding the GIL, i.e. where Python's CPU goes)
+    python -m bench.serve_cpu --profile out.json    # the same, once, with py-spy (--gil: only the thread holding
+                                                    # the GIL, i.e. where Python's CPU goes) recording the serve process
+    python -m bench.serve_cpu --cprofile out.pstats # once, every thread of the serve process under cProfile
 
 The process's user + system CPU (from /proc/PID/stat) is read just before the report's webhook and again once every
 send has been answered and every status callback applied (each delivery `delivered`); the difference, less the

@@ -6,7 +6,8 @@ import logging
 import re
 
 from flask import request
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from hotline import runtime
 from hotline.delivery import receipts, writers
@@ -15,6 +16,7 @@ from hotline.webhooks.twiml import unavailable
 
 log = logging.getLogger(__name__)
 SID = re.compile(r"[A-Z]{2}[0-9a-f]{32}")
+RACES = 3  # tries of a callback that meets a concurrent write to the rows it read (see below)
 
 
 @bp.post("/status")
@@ -29,15 +31,24 @@ def delivery_status():
     code = form.get("ErrorCode", "")
     error_code = int(code) if code.isascii() and code.isdigit() and len(code) <= 6 else None
     rt = runtime.current()
-    try:
-        with writers.turn(rt.engine, crowd=True), rt.engine.begin() as connection:  # one transaction, committed here
-            matched = receipts.apply_on(
-                connection, sid=sid, status=status, error_code=error_code,
-                max_attempts=rt.config.max_send_attempts, config=rt.config,
-            )
-    except DBAPIError:
-        log.exception("database error on a status callback for %s", sid)
-        return unavailable()
+    for attempt in range(1, RACES + 1):
+        try:
+            with writers.turn(rt.engine, crowd=True), rt.engine.begin() as connection:  # one transaction, committed here
+                matched = receipts.apply_on(
+                    connection, sid=sid, status=status, error_code=error_code,
+                    max_attempts=rt.config.max_send_attempts, config=rt.config,
+                )
+            break
+        except (StaleDataError, IntegrityError):
+            # Another writer changed what this callback read, and committed: the recorder applied (and deleted) the
+            # status kept for this SID, or a twin callback kept one first. Rolled back; done again, it sees theirs.
+            if attempt == RACES:
+                log.exception("a status callback for %s lost the race %d times", sid, RACES)
+                return unavailable()
+            log.info("a status callback for %s met a concurrent write; done again", sid)
+        except DBAPIError:
+            log.exception("database error on a status callback for %s", sid)
+            return unavailable()
     if not matched:
         log.info("status %r for unknown SID %s kept until its send is recorded", status[:20], sid)
     if receipts.wakes_dispatcher(sid, status):

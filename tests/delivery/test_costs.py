@@ -6,6 +6,7 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
 from sqlmodel import Session, select
 
@@ -136,6 +137,67 @@ def test_a_callback_that_beat_the_record_is_applied_with_it(rt, session, twilio)
     session.expire_all()
     assert session.get(Delivery, claim.id).state == DeliveryState.DELIVERED
     assert session.get(UnmatchedStatus, sid) is None
+
+
+def needs_postgres(rt) -> None:
+    """These interleave two writers in one thread: on SQLite (one writer at a time) the second would wait forever."""
+    if rt.engine.dialect.name != "postgresql":
+        pytest.skip("interleaves two writers: PostgreSQL only (the suite's PostgreSQL pass runs it)")
+
+
+@pytest.mark.postgres  # READ COMMITTED lets the two interleave; SQLite runs one writer at a time
+def test_a_callback_whose_kept_status_the_recorder_applies_meanwhile_is_done_again_not_failed(rt, session, twilio, monkeypatch):
+    """A second callback for a SID not yet recorded updates the status kept from the first, while the recorder
+    records the SID, applies the kept status and deletes it: the callback's UPDATE then matches no row. Seen as
+    a 500 to Twilio (and a delivery left short of `delivered`) with two workers at 100/s (bench.fanout)."""
+    from hotline.delivery import receipts
+
+    needs_postgres(rt)
+    [claim] = claimed(rt, session, twilio, 1)
+    sid = f"SM{claim.id:032x}"
+    assert twilio.status(sid, "sent").status_code == 204  # before the SID is recorded: kept
+    real, raced = receipts._keep_unmatched, []
+
+    def keep_while_the_recorder_commits(*args, **kwargs):
+        real(*args, **kwargs)  # the kept row read and changed in this transaction, not yet written
+        if not raced:
+            raced.append(sid)
+            group = [recorder.Sent(claim.id, claim.attempts, claim.channel, sid, utcnow())]
+            assert recorder.write(engine=rt.engine, config=rt.config, group=group) == 1
+
+    monkeypatch.setattr(receipts, "_keep_unmatched", keep_while_the_recorder_commits)
+    assert twilio.status(sid, "delivered").status_code == 204
+    assert raced == [sid]
+    session.expire_all()
+    assert session.get(Delivery, claim.id).state == DeliveryState.DELIVERED
+    assert session.get(UnmatchedStatus, sid) is None
+    assert session.exec(select(DeliveryAttempt.status).where(DeliveryAttempt.sid == sid)).one() == "delivered"
+
+
+@pytest.mark.postgres
+def test_twin_callbacks_keeping_the_same_unknown_sid_at_once_both_count(rt, session, twilio, monkeypatch):
+    """Two callbacks for a SID not yet recorded, each inserting its kept status: the second to commit met the
+    first's row (an IntegrityError, answered 503 before, so Twilio's "delivered" was lost); done again, it
+    updates the kept status instead."""
+    from hotline.delivery import receipts
+
+    needs_postgres(rt)
+    sid = "SM" + "e" * 32
+    real, raced = receipts._keep_unmatched, []
+
+    def a_twin_commits_first(session_, sid_, status, error_code):
+        real(session_, sid_, status, error_code)  # our row, not yet written
+        if not raced:
+            raced.append(sid_)
+            with Session(rt.engine) as twin:
+                twin.add(UnmatchedStatus(sid=sid_, status="sent"))
+                twin.commit()
+
+    monkeypatch.setattr(receipts, "_keep_unmatched", a_twin_commits_first)
+    assert twilio.status(sid, "delivered").status_code == 204
+    assert raced == [sid]
+    session.expire_all()
+    assert session.get(UnmatchedStatus, sid).status == "delivered"  # the further of the two
 
 
 def test_the_dispatcher_does_not_renew_a_lease_that_covers_the_send(tmp_path, twilio_api):
