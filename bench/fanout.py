@@ -89,6 +89,15 @@ def delivered(url: str) -> int:
         engine.dispose()
 
 
+def one_street(hotline: Hotline, workdir: Path, members: int) -> list[str]:
+    """Clayhall Avenue and its `members`, added by the real commands (the import runs ANALYZE on PostgreSQL)."""
+    hotline.run("street", "add", "Clayhall Avenue", "--code", "101")
+    numbers = NUMBERS[:members]
+    (workdir / "members.csv").write_text("phone,street\n" + "".join(f"{n},Clayhall Avenue\n" for n in numbers))
+    hotline.run("member", "import", str(workdir / "members.csv"))
+    return numbers
+
+
 def one_run(*, members: int, rate: float, latency: float, database_url: str | None, run: int, serve: bool = False,
             workers: int = 1, callbacks: bool = True) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-fanout-{members}-{run}-"))
@@ -98,10 +107,7 @@ def one_run(*, members: int, rate: float, latency: float, database_url: str | No
     hotline = Hotline(workdir, database_url=url, standin=standin, HOTLINE_SEND_RATE=str(rate))
     wire = None
     try:
-        hotline.run("street", "add", "Clayhall Avenue", "--code", "101")
-        numbers = NUMBERS[:members]
-        (workdir / "members.csv").write_text("phone,street\n" + "".join(f"{n},Clayhall Avenue\n" for n in numbers))
-        hotline.run("member", "import", str(workdir / "members.csv"))
+        numbers = one_street(hotline, workdir, members)
         if serve:
             hotline.start_serve()
         else:

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.fanout import delivered
-from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBERS, _fresh
+from bench.fanout import delivered, one_street
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, _fresh
 from tests.standin.processes import Hotline, wait_until
 from tests.standin.twilio import TwilioStandIn
 
@@ -63,10 +63,7 @@ def one_run(*, members: int, rate: float, latency: float, run: int, profile: str
     hotline = Hotline(workdir, database_url=url, standin=standin, HOTLINE_SEND_RATE=str(rate))
     spy = None
     try:
-        hotline.run("street", "add", "Clayhall Avenue", "--code", "101")
-        numbers = NUMBERS[:members]
-        (workdir / "members.csv").write_text("phone,street\n" + "".join(f"{n},Clayhall Avenue\n" for n in numbers))
-        hotline.run("member", "import", str(workdir / "members.csv"))
+        numbers = one_street(hotline, workdir, members)
         if cprofile:  # every thread of `hotline serve` under cProfile from the webhook to the last callback (slower: not the figure)
             hotline.environ["SERVECPU_PROFILE"] = str(Path(cprofile).resolve())
             hotline.environ["PYTHONPATH"] = os.pathsep.join(
