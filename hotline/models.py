@@ -304,12 +304,18 @@ class Escalation(SQLModel, table=True):
     sent_at: datetime = _when(default_factory=utcnow)
 
 
+_ANSWERED = sql("reply IS NOT NULL")
+
+
 class InboundEvent(SQLModel, table=True):
     """A webhook we have acted on (MessageSid, or CallSid plus step): a second delivery does nothing."""
 
     __table_args__ = (
-        Index("ix_inboundevent_phone_created", "phone", "created_at"),
-        Index("ix_inboundevent_kind_created", "kind", "created_at"),  # the hourly cap on all replies
+        Index("ix_inboundevent_phone_created", "phone", "created_at"),  # a number's texts and call steps (erasure)
+        # The hourly caps on replies count answered texts only, and stop at the cap: these hold the answered ones
+        # alone, so a flood past the cap (texts logged, not answered) is not read again by every later text.
+        Index("ix_inboundevent_replied", "kind", "created_at", sqlite_where=_ANSWERED, postgresql_where=_ANSWERED),
+        Index("ix_inboundevent_phone_replied", "phone", "created_at", sqlite_where=_ANSWERED, postgresql_where=_ANSWERED),
     )
 
     key: str = Field(sa_column=Column(String(80), primary_key=True))

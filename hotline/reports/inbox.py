@@ -55,7 +55,7 @@ def _context_statement():
 
     def replied(limit: str, *where):
         rows = (
-            core_select(events.key)
+            core_select(events.created_at)
             .where(events.kind == "sms", events.created_at >= hour_ago, events.reply.is_not(None), *where)
             .limit(bindparam(limit, type_=Integer))
             .subquery()

@@ -258,3 +258,34 @@ def test_a_reached_reply_cap_is_logged_once_an_hour_not_once_a_text(tmp_path, ca
         inbox._warn_cap_reached(3, "strangers'", clock=lambda: 7260.0)
         assert len([r for r in caplog.records if "cap of" in r.getMessage()]) == 2
     app.extensions["hotline"].engine.dispose()
+
+
+def test_past_the_cap_the_reply_counts_read_only_the_answered_texts(rt):
+    """Once a flood passes the cap its texts are logged unanswered; the hour's reply counts, run by every later
+    text, are read from partial indexes of the answered ones, so they do not grow with the flood. The plan is
+    asked of the database itself (SQLite's EXPLAIN QUERY PLAN; PostgreSQL's EXPLAIN after ANALYZE, with
+    thousands of unanswered texts that make reading them dear)."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+
+    from hotline.db import utcnow
+    from hotline.reports import inbox
+
+    now = utcnow()
+    flood = [{"key": f"sms:SM{n:032d}", "kind": "sms", "phone": NUMBERS[100 + n % 50], "created_at": now - timedelta(seconds=n % 3000),
+              "reply": "Thanks" if n < 40 else None} for n in range(5000)]
+    with rt.engine.begin() as connection:
+        connection.execute(insert(InboundEvent), flood)
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE inboundevent")
+    values = {"key": "sms:SM-new", "phone": NUMBERS[100], "hour_ago": now - timedelta(hours=1), "all_cap": 500, "own_cap": 10}
+    compiled = inbox._CONTEXT.compile(dialect=rt.engine.dialect)
+    with rt.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), (None,) * str(compiled).count("?")).all()
+        else:
+            plan = connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(values)).all()
+        plan = "\n".join(str(row[-1]) for row in plan)
+        assert "ix_inboundevent_replied" in plan and "ix_inboundevent_phone_replied" in plan, plan
+        assert connection.execute(inbox._CONTEXT, values).one() == (False, None, 40, 1)  # and the counts are right
