@@ -68,6 +68,7 @@ class Heard:
     recording_url: str | None = None
     recording_seconds: int = 0
     answered_by: str | None = None
+    language: str | None = None  # the language of the turn that asked for this step (`l` in its URL), if not English
 
     @property
     def silent(self) -> bool:
@@ -113,7 +114,10 @@ def render(turn: Turn, url: UrlFor) -> VoiceResponse:
     if prompt is None:
         response.hangup()
         return response
-    action = url(prompt.state, prompt.tries, prompt.params)
+    # The call's language rides in the step URLs (`l`), so a step that fails before it can read the caller
+    # (the database away) still apologises in their language. English, the usual case, adds nothing.
+    params = prompt.params if language == translations.DEFAULT else {**prompt.params, "l": language}
+    action = url(prompt.state, prompt.tries, params)
     if prompt.listen == "record":
         _say(response, prompt.say, language)
         response.record(
@@ -124,7 +128,7 @@ def render(turn: Turn, url: UrlFor) -> VoiceResponse:
         gather = _gather(response, prompt, action, language)
         _say(gather, prompt.say, language)
     # Reached only when nothing came: the same step again, one try further on.
-    response.redirect(url(prompt.state, prompt.tries + 1, prompt.params), method="POST")
+    response.redirect(url(prompt.state, prompt.tries + 1, params), method="POST")
     return response
 
 

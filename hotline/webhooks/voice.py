@@ -15,7 +15,7 @@ from flask import Response, request, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from hotline import messages, phones, runtime
+from hotline import messages, phones, runtime, translations
 from hotline.db import session_scope
 from hotline.delivery import calls
 from hotline.models import InboundEvent
@@ -87,6 +87,7 @@ def _heard() -> Heard:
         recording_url=form.get("RecordingUrl"),
         recording_seconds=_small_number(form.get("RecordingDuration")),
         answered_by=form.get("AnsweredBy"),
+        language=translations.known(request.args.get("l")),
     )
 
 
@@ -94,8 +95,10 @@ def _xml(body: str) -> Response:
     return Response(body, mimetype="text/xml")
 
 
-def _sorry() -> str:
-    return str(spoken.farewell(messages.voice_error()))
+def _sorry(language: str | None = None) -> str:
+    """The apology when a step fails, in the language the call was in (known from the step's URL, not the database)."""
+    with translations.speaking_aloud(language):
+        return str(spoken.farewell(messages.voice_error(), language=language))
 
 
 def _answer(decide, url_for_step) -> Response:
@@ -103,14 +106,14 @@ def _answer(decide, url_for_step) -> Response:
     heard = _heard()
     if not heard.sid:
         log.warning("a voice request without a CallSid to %s", request.path)
-        return _xml(_sorry())
+        return _xml(_sorry(heard.language))
     key = None if heard.silent else f"call:{heard.sid}:{heard.step}"
     queued = 0
     try:
         with session_scope(rt.engine) as session:
             event = session.get(InboundEvent, key) if key else None
             if event is not None:
-                return _xml(event.reply or _sorry())
+                return _xml(event.reply or _sorry(heard.language))
             if key:
                 event = InboundEvent(key=key, kind="call", phone=heard.phone)  # the number, so erasure finds it
                 session.add(event)
@@ -120,21 +123,21 @@ def _answer(decide, url_for_step) -> Response:
             if event is not None:
                 event.reply = body
     except IntegrityError:
-        body = _twin_reply(rt.engine, key)
+        body = _twin_reply(rt.engine, key, heard.language)
     except Exception:
         log.exception("voice step %s of call %s failed; the caller hears an apology", request.path, heard.sid)
-        body = _sorry()
+        body = _sorry(heard.language)
     if queued:
         rt.outbox_changed()
     return _xml(body)
 
 
-def _twin_reply(engine, key: str | None) -> str:
+def _twin_reply(engine, key: str | None, language: str | None) -> str:
     """The same step was committed by a concurrent request: answer as it did, do nothing."""
     try:
         with Session(engine) as session:
             event = session.get(InboundEvent, key) if key else None
-        return event.reply if event is not None and event.reply else _sorry()
+        return event.reply if event is not None and event.reply else _sorry(language)
     except Exception:
         log.exception("could not read the twin of voice step %s", key)
-        return _sorry()
+        return _sorry(language)

@@ -414,3 +414,41 @@ def test_exhaustive_walk_in_every_language(walk, caplog, code, state):
             assert member(session, number).language == call.language  # only the language menu changes it
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], errors  # e.g. "broken placeholder in the … catalogue": English said in another voice
+
+
+# --- when a step fails ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["pl", "pa", "ur"])
+def test_a_step_that_fails_apologises_in_the_language_the_call_is_in(rt, session, twilio, street, monkeypatch, code):
+    """A bug in a step, or the database gone between two steps: the caller's language cannot be read then, so
+    it rides in the step URLs the call was given, and the apology is said in it (Urdu: the English voice)."""
+    from hotline.db import make_engine
+    from hotline.voice import menu
+
+    speaks(session, street, NUMBERS[5], code)
+    apology = spoken(code, lambda: messages.voice_error())
+
+    def broken(**_):
+        raise RuntimeError("a bug")
+
+    call = twilio.call(NUMBERS[5], language=code).start()
+    monkeypatch.setattr(menu, "answer", broken)
+    call.press("1")
+    assert call.ended and apology in call.text
+    in_voice_of(call, code)
+    monkeypatch.undo()
+
+    call, engine = twilio.call(NUMBERS[5], language=code).start(), rt.engine
+    rt.engine = make_engine("sqlite:////nonexistent/dir/hotline.db")
+    try:
+        call.press("1")
+    finally:
+        rt.engine = engine
+    assert call.ended and apology in call.text
+    in_voice_of(call, code)
+
+
+def test_an_english_call_keeps_its_step_urls_as_they_were(rt, session, twilio, street):
+    call = twilio.call(NUMBERS[0]).start()
+    assert "l=" not in call.listening().get("action")
