@@ -56,7 +56,7 @@ def test_callbacks_wait_for_the_turn_one_at_a_time_the_others_at_the_gate():
         done.append(n)
 
     with writers.turn(engine):  # a dispatcher's writer holds the turn
-        threads = [threading.Thread(target=callback, args=(n,)) for n in range(4)]
+        threads = [threading.Thread(target=callback, args=(n,), daemon=True) for n in range(4)]
         for thread in threads:
             thread.start()
         assert wait_until(lambda: turn_lock.waiting == 1 and gate.waiting == 3, timeout=10, interval=0.01)
@@ -70,10 +70,18 @@ def test_callbacks_wait_for_the_turn_one_at_a_time_the_others_at_the_gate():
 def test_the_dispatchers_writers_do_not_queue_at_the_callbacks_gate():
     engine = sqlite_engine()
     turn_lock, gate = engine._hotline_write_turn
-    with gate:  # a callback is at the gate
+    held, through = [], threading.Event()
+
+    def writer():
         with writers.turn(engine):
-            assert turn_lock.lock.locked()
-    assert not turn_lock.lock.locked()
+            held.append(turn_lock.lock.locked())
+        through.set()
+
+    with gate:  # a callback is at the gate
+        thread = threading.Thread(target=writer, daemon=True)  # in a thread: a regression fails the test, not hangs it
+        thread.start()
+        assert through.wait(10), "a dispatcher's writer queued behind the callbacks' gate"
+    assert held == [True] and not turn_lock.lock.locked()
 
 
 def test_the_turn_is_given_back_when_the_writer_fails():
