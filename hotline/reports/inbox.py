@@ -15,7 +15,7 @@ from sqlmodel import Session, func
 from hotline import messages, translations
 from hotline.coordination import commands
 from hotline.db import UTCDateTime, utcnow
-from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus, Street
+from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus, Report, Street
 from hotline.reports import incidents, intake
 from hotline.residents import languages, members, streets
 
@@ -96,6 +96,19 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
     session.connection().execute(_INSERT_EVENT, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
     return reply
+
+
+def salvage(*, session: Session, sender: str, body: str, sid: str) -> str:
+    """When handling a text failed (a bug): keep its words as a report for the coordinators (reason "error"), and
+    the apology, in the sender's language, as this MessageSid's answer; a retry of it gets the same answer."""
+    with translations.speaking(languages.of_phone(session, sender)):
+        sorry = messages.sorry_try_later()
+    event = session.get(InboundEvent, f"sms:{sid}")
+    if event is not None:
+        return event.reply or sorry
+    session.add(InboundEvent(key=f"sms:{sid}", kind="sms", phone=sender, reply=sorry))
+    session.add(Report(phone=sender, text=body[:intake.MAX_TEXT] or None, reason="error"))
+    return sorry
 
 
 def _is_member_statement():

@@ -8,9 +8,9 @@ from flask import request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
-from hotline import phones, runtime
+from hotline import messages, phones, runtime
 from hotline.db import session_scope
-from hotline.models import InboundEvent, Report
+from hotline.models import InboundEvent
 from hotline.reports import inbox
 from hotline.reports.inbox import Reply
 from hotline.webhooks.blueprint import bp
@@ -66,13 +66,9 @@ def _receive(rt, sender: str, body: str, sid: str, attempts: int = 3) -> Reply:
 
 def _salvage(rt, sender: str, body: str, sid: str) -> Reply:
     """A bug must not lose a report: keep the raw text for the coordinators and say sorry."""
-    from hotline import messages
-
     try:
         with session_scope(rt.engine) as session:
-            if session.get(InboundEvent, f"sms:{sid}") is None:
-                session.add(InboundEvent(key=f"sms:{sid}", kind="sms", reply=messages.sorry_try_later()))
-                session.add(Report(phone=sender, text=body[:4000] or None, reason="error"))
+            return Reply(inbox.salvage(session=session, sender=sender, body=body, sid=sid))
     except Exception:
         log.exception("could not even log the raw SMS (MessageSid %s)", sid)
-    return Reply(messages.sorry_try_later())
+        return Reply(messages.sorry_try_later())

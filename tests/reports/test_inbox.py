@@ -381,3 +381,45 @@ def test_healthz_and_sms_answer_503_when_the_database_is_unreachable(tmp_path):
     assert app.test_client().get("/healthz").status_code == 503
     response = SignedClient(app).sms(NUMBERS[0], "is anyone there")
     assert response.status_code == 503
+
+
+def test_a_text_that_meets_a_bug_is_kept_for_the_coordinators_and_answered_with_an_apology(rt, session, twilio, street, monkeypatch, caplog):
+    """Bad code must not lose a report: the words are logged as a report (reason "error") the coordinators see,
+    the sender is told to try again, in their language, and Twilio's retry of the same MessageSid changes nothing."""
+    from hotline import messages
+    from hotline.reports import inbox
+    from hotline.translations import speaking
+    from tests.conftest import speaks
+
+    def broken(**_):
+        raise RuntimeError("a bug in the inbox")
+
+    speaks(session, street, NUMBERS[8], "pl")
+    monkeypatch.setattr(inbox, "receive_sms", broken)
+    sid = "SM" + "e" * 32
+    with caplog.at_level("ERROR"):
+        first = reply_text(twilio.sms(NUMBERS[8], "man trying car door handles, red hoodie", sid=sid))
+    with speaking("pl"):
+        assert first == messages.sorry_try_later()
+    assert "could not handle an incoming SMS" in caplog.text
+    assert reply_text(twilio.sms(NUMBERS[8], "man trying car door handles, red hoodie", sid=sid)) == first  # Twilio's retry
+    kept = session.exec(select(Report).where(Report.phone == NUMBERS[8])).all()
+    assert [(r.text, r.reason) for r in kept] == [("man trying car door handles, red hoodie", "error")]
+    assert session.get(InboundEvent, f"sms:{sid}").phone == NUMBERS[8]  # counted against the sender's reply cap
+    with speaking("en"):
+        assert reply_text(twilio.sms(NUMBERS[0], "gate left open")) == messages.sorry_try_later()  # English for English
+
+
+def test_a_text_whose_salvage_fails_too_still_gets_an_apology_not_a_500(rt, twilio, monkeypatch):
+    from hotline import messages
+    from hotline.reports import inbox
+
+    def broken(**_):
+        raise RuntimeError("a bug in the inbox")
+
+    def also_broken(**_):
+        raise RuntimeError("and in the salvage")
+
+    monkeypatch.setattr(inbox, "receive_sms", broken)
+    monkeypatch.setattr(inbox, "salvage", also_broken)
+    assert reply_text(twilio.sms(NUMBERS[30], "someone in the garden")) == messages.sorry_try_later()
