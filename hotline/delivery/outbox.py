@@ -85,34 +85,34 @@ _CLAIMED = (Delivery.id, Delivery.phone, Delivery.body, Delivery.channel, Delive
 RECORD_MARGIN = 5.0  # seconds of lease kept, beyond the request's timeout, for the send to be recorded
 
 
-_D = Delivery.__table__
+_DELIVERY = Delivery.__table__
 
 
 @functools.lru_cache(maxsize=None)
 def _claim_statement(channel: str | None):
     """The claim for one channel (or all), built once: the safety poll runs it every second with nothing due, and
     building and caching-keying this statement anew cost most of its CPU (2.6 ms an empty claim before)."""
-    now = bindparam("now", type_=_D.c.next_attempt_at.type)
+    now = bindparam("now", type_=_DELIVERY.c.next_attempt_at.type)
     due = or_(
-        and_(_D.c.state == DeliveryState.QUEUED.value, _D.c.next_attempt_at <= now),
-        and_(_D.c.state == DeliveryState.SENDING.value, _D.c.lease_until < now),
+        and_(_DELIVERY.c.state == DeliveryState.QUEUED.value, _DELIVERY.c.next_attempt_at <= now),
+        and_(_DELIVERY.c.state == DeliveryState.SENDING.value, _DELIVERY.c.lease_until < now),
     )
-    candidates = select(_D.c.id).where(due)
+    candidates = select(_DELIVERY.c.id).where(due)
     if channel:
-        candidates = candidates.where(_D.c.channel == channel)
-    candidates = (candidates.order_by(_D.c.next_attempt_at, _D.c.id).limit(bindparam("limit", type_=Integer))
+        candidates = candidates.where(_DELIVERY.c.channel == channel)
+    candidates = (candidates.order_by(_DELIVERY.c.next_attempt_at, _DELIVERY.c.id).limit(bindparam("limit", type_=Integer))
                   .with_for_update(skip_locked=True))
     return (
-        update(_D)
-        .where(_D.c.id.in_(candidates.scalar_subquery()))
+        update(_DELIVERY)
+        .where(_DELIVERY.c.id.in_(candidates.scalar_subquery()))
         .values(
             state=DeliveryState.SENDING.value,
-            lease_until=bindparam("lease_until", type_=_D.c.lease_until.type),
-            attempts=_D.c.attempts + 1,
-            needs_lookup=or_(_D.c.needs_lookup, _D.c.state == DeliveryState.SENDING.value),
+            lease_until=bindparam("lease_until", type_=_DELIVERY.c.lease_until.type),
+            attempts=_DELIVERY.c.attempts + 1,
+            needs_lookup=or_(_DELIVERY.c.needs_lookup, _DELIVERY.c.state == DeliveryState.SENDING.value),
             updated_at=now,
         )
-        .returning(*(_D.c[column.key] for column in _CLAIMED))
+        .returning(*(_DELIVERY.c[column.key] for column in _CLAIMED))
     )
 
 
