@@ -21,6 +21,7 @@ from hotline.models import Delivery, DeliveryState, Report
 from tests.conftest import ACCOUNT_SID, AUTH_TOKEN, NUMBERS, add_members, add_street
 from tests.ops.test_workers import wait_until, worker_env
 from tests.standin.processes import HotlineProcess, free_port
+from tests.standin.processes import wait_until as eventually
 from tests.standin.twilio import TwilioStandIn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +136,11 @@ def test_gunicorn_two_workers_and_a_worker_serve_a_signed_report_end_to_end(post
                     states = session.exec(select(Delivery.state)).all()
                 return len(states) == 3 and set(states) == {DeliveryState.DELIVERED}
 
-            wait_until(delivered, 60, "three deliveries marked delivered by signed status callbacks")
+            if not eventually(delivered, 60):
+                with Session(engine) as session:
+                    rows = session.exec(select(Delivery.state, Delivery.sid, Delivery.attempts)).all()
+                pytest.fail(f"three deliveries marked delivered by signed status callbacks: not within 60 s; deliveries {rows},"
+                            f" callback errors {standin.callback_errors}\n--- web\n{web.output}\n--- worker\n{worker.output}")
         finally:
             codes = {"web": web.stop(), "worker": worker.stop()}
 
