@@ -68,7 +68,7 @@ class Heard:
     recording_url: str | None = None
     recording_seconds: int = 0
     answered_by: str | None = None
-    language: str | None = None  # the language of the turn that asked for this step (`l` in its URL), if not English
+    language: str | None = None  # the language of the turn that asked for this step (`l` in its URL; English without one)
 
     @property
     def silent(self) -> bool:
