@@ -72,9 +72,10 @@ def recipient_languages(session: Session, report: Report, streets: list[Street])
 
 
 def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime,
-              spoken_in: dict[str, int] | None = None) -> int:
+              spoken_in: dict[str, int] | None = None, ref: str | None = None) -> int:
     """Write the deliveries now, or mark a big broadcast for the dispatcher. Returns the recipient count.
-    `spoken_in`: recipient_languages, when the caller asked it before writing anything."""
+    `spoken_in`: recipient_languages, when the caller asked it before writing anything; `ref`: an update's
+    incident's reference, when the caller has it."""
     if not streets:
         return 0
     if spoken_in is None:
@@ -84,7 +85,7 @@ def broadcast(*, session: Session, config, report: Report, streets: list[Street]
         report.fanout_pending = True
         session.add(report)
         return total
-    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now, spoken_in=set(spoken_in))
+    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now, spoken_in=set(spoken_in), ref=ref)
 
 
 def _body(kind: str, others: tuple[str, ...]):
@@ -134,14 +135,18 @@ def _insert_deliveries(update: bool, urgent: bool, others: tuple[str, ...]):
     return insert(Delivery.__table__).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
 
 
-def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime, spoken_in=None) -> int:
+def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime, spoken_in=None,
+                     ref: str | None = None) -> int:
     """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS). The alert is
     made in each language of `spoken_in` (the recipients'; all when not given), the frame translated and
-    the resident's words as written."""
+    the resident's words as written. An update names its incident: `ref`, or read from the incident."""
     local_time = report.created_at.astimezone(config.timezone)
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
     update = report.kind == ReportKind.UPDATE and report.incident_id is not None
-    ref = f"R{session.get(Incident, report.incident_id).report_id}" if update else report.ref
+    if not update:
+        ref = report.ref
+    elif ref is None:
+        ref = f"R{session.get(Incident, report.incident_id).report_id}"
     others = tuple(code for code in translations.TRANSLATED if spoken_in is None or code in spoken_in)
     statement = _insert_deliveries(update, bool(report.urgent), others)
     params = {

@@ -17,9 +17,9 @@ from tests.conftest import NUMBERS, add_members, add_street
 # the text follows (none); the member's limits and recent texts; the report, its street, its incident and the
 # report's link to it; the recipients' count; the deliveries; the event with its reply.
 NEW_REPORT = 11
-# An update (the member's next text within the hour): the incident's streets and touching the incident
-# instead of opening one.
-UPDATE = 11
+# An update (the member's next text within the hour): the incident it follows comes with its streets (one read),
+# and touching the incident instead of opening one.
+UPDATE = 10
 
 
 @contextmanager
