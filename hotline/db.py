@@ -371,6 +371,108 @@ def time_limit(session: Session, seconds: float, *, clock: Callable[[], float] =
             raw.answer_within = waits
 
 
+class Prebuilt:
+    """A Core statement of the report path, compiled once per dialect and run on the DB-API cursor of a connection
+    in a transaction (a session's): the webhook runs ten a text. SQLAlchemy's execution layer — the compiled
+    cache's lookup, an execution context, a result object — costs ~85 µs of CPU a statement here, more than
+    SQLite takes to run most of them (bench/webhook.py --in-process; docs/benchmarks.md §1).
+
+    It sends the SQL SQLAlchemy would send, with the parameters bound the same way (the types' own bind
+    processors: UTCDateTime's too) and the rows' values converted the same way (SQLite's 0/1 to a bool, …);
+    the engine's and connection's `before_cursor_execute` / `after_cursor_execute` listeners see each statement
+    (the statement counts in the tests, `time_limit`); a DB-API error is raised as SQLAlchemy raises it
+    (IntegrityError, OperationalError …, a lost connection invalidated). A statement whose SQL depends on its
+    parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual."""
+
+    def __init__(self, statement, *, columns: list[str] | None = None):
+        self.statement = statement
+        self._columns = columns  # an INSERT's (or UPDATE's) columns, as `connection.execute` would take from the parameters
+        self._compiled: dict[str, tuple] = {}
+
+    def rows(self, connection: Connection, parameters: dict) -> list[tuple]:
+        """The statement's rows (a SELECT)."""
+        if self._by_sqlalchemy(connection):
+            return connection.execute(self.statement, parameters).all()
+        cursor = self._execute(connection, parameters)
+        try:
+            rows = cursor.fetchall()
+        except Exception as exc:
+            connection._handle_dbapi_exception(exc, self._sql(connection), parameters, cursor, None)
+        finally:
+            cursor.close()
+        processors = self._compiled[connection.dialect.name][3]
+        if not processors:
+            return rows
+        return [tuple(value if process is None else process(value) for process, value in zip(processors, row)) for row in rows]
+
+    def run(self, connection: Connection, parameters: dict | list[dict]) -> int:
+        """Rows written (an INSERT, UPDATE or DELETE); a list of parameter sets runs once for each (executemany)."""
+        if self._by_sqlalchemy(connection):
+            return connection.execute(self.statement.execution_options(preserve_rowcount=True), parameters).rowcount
+        cursor = self._execute(connection, parameters)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def _sql(self, connection: Connection) -> str:
+        return self._compiled[connection.dialect.name][0]
+
+    def _by_sqlalchemy(self, connection: Connection) -> bool:
+        dialect = connection.dialect
+        return (self._compiled.get(dialect.name) or self._prepare(dialect)) is _AS_USUAL
+
+    def _prepare(self, dialect) -> tuple:
+        compiled = self.statement.compile(dialect=dialect, column_keys=self._columns)
+        if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
+            self._compiled[dialect.name] = _AS_USUAL
+            return _AS_USUAL
+        defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        processors = {name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()}
+        names = compiled.positiontup if compiled.positional else list(compiled.binds)
+        order = [(name, processors[name]) for name in names]
+        columns = getattr(self.statement, "selected_columns", None)  # a SELECT's (or UNION's); none for writes
+        results = [column.type._cached_result_processor(dialect, None) for column in columns] if columns is not None else []
+        prepared = (compiled.string, defaults, order, results if any(results) else None, compiled.positional)
+        self._compiled[dialect.name] = prepared
+        return prepared
+
+    def _execute(self, connection: Connection, parameters):
+        sql, defaults, order, _, positional = self._compiled[connection.dialect.name]
+        many = isinstance(parameters, list)
+        bound = [self._bind(defaults, order, positional, one) for one in parameters] if many else self._bind(defaults, order, positional, parameters)
+        if not connection.in_transaction():
+            connection.begin()  # as connection.execute would (autobegin); committed with the connection
+        cursor = None
+        try:
+            cursor = connection.connection.dbapi_connection.cursor()
+            listening = connection._has_events or connection.engine._has_events
+            if listening:
+                for listener in connection.dispatch.before_cursor_execute:
+                    sql, bound = listener(connection, cursor, sql, bound, None, many)
+            if many:
+                cursor.executemany(sql, bound)
+            else:
+                cursor.execute(sql, bound)
+            if listening:
+                connection.dispatch.after_cursor_execute(connection, cursor, sql, bound, None, many)
+        except BaseException as exc:
+            if cursor is not None:
+                cursor.close()
+            connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
+        return cursor
+
+    @staticmethod
+    def _bind(defaults: dict, order: list, positional: bool, parameters: dict):
+        values = {**defaults, **parameters}
+        if positional:
+            return tuple(values[name] if process is None else process(values[name]) for name, process in order)
+        return {name: values[name] if process is None else process(values[name]) for name, process in order}
+
+
+_AS_USUAL = ()  # a Prebuilt statement SQLAlchemy runs (its SQL depends on its parameters)
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits when the block ends normally and rolls back when it raises."""

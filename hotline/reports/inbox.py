@@ -14,7 +14,7 @@ from sqlmodel import Session, func
 
 from hotline import messages, translations
 from hotline.coordination import commands
-from hotline.db import UTCDateTime, utcnow
+from hotline.db import Prebuilt, UTCDateTime, utcnow
 from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus, Report, Street
 from hotline.reports import incidents, intake
 from hotline.residents import languages, members, streets
@@ -71,8 +71,8 @@ def _context_statement():
     )
 
 
-_CONTEXT = _context_statement()
-_INSERT_EVENT = insert(InboundEvent.__table__)
+_CONTEXT = Prebuilt(_context_statement())
+_INSERT_EVENT = Prebuilt(insert(InboundEvent.__table__), columns=["key", "kind", "phone", "created_at", "reply"])
 
 
 def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, now: datetime | None = None) -> Reply:
@@ -83,10 +83,10 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     """
     key = f"sms:{sid}"
     now = now or utcnow()
-    seen, earlier, answered, own = session.connection().execute(_CONTEXT, {
+    seen, earlier, answered, own = _CONTEXT.rows(session.connection(), {
         "key": key, "phone": sender, "hour_ago": now - timedelta(hours=1),
         "all_cap": max(config.max_replies_per_hour_total, 0), "own_cap": max(config.max_replies_per_hour, 0),
-    }).one()
+    })[0]
     if seen:
         return Reply(earlier, duplicate=True)
     # Who is a member is asked only when strangers are no longer answered, and before handling: a stranger's JOIN makes them pending.
@@ -94,7 +94,7 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     reply = _handle(session, config, sender, body, now)
     if reply.text is not None and _over_reply_cap(config, own=own, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
-    session.connection().execute(_INSERT_EVENT, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
+    _INSERT_EVENT.run(session.connection(), {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
     return reply
 
 
@@ -125,13 +125,13 @@ def _is_member_statement():
     return core_select(or_(membership.exists(), coordinator.exists()))
 
 
-_IS_MEMBER = _is_member_statement()
+_IS_MEMBER = Prebuilt(_is_member_statement())
 
 
 def _is_member(session: Session, sender: str, now: datetime) -> bool:
     """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
     count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
-    return bool(session.connection().execute(_IS_MEMBER, {"phone": sender, "joined_before": now - timedelta(hours=1)}).scalar())
+    return bool(_IS_MEMBER.rows(session.connection(), {"phone": sender, "joined_before": now - timedelta(hours=1)})[0][0])
 
 
 def _strangers_cap(config) -> int:
@@ -169,7 +169,7 @@ def _warn_cap_reached(cap: int, who: str, *, clock=time.time) -> None:
                     " (said once an hour)", cap, who)
 
 
-_MEMBER_AND_STREETS = (
+_MEMBER_AND_STREETS = Prebuilt(
     core_select(Member.id, Member.language, Street.id, Street.name, Street.moderated)
     .select_from(Member)
     .outerjoin(Membership, and_(Membership.member_id == Member.id, Membership.status == MembershipStatus.ACTIVE.value))
@@ -189,7 +189,7 @@ class Sender:
 
 
 def _sender(session: Session, phone: str) -> Sender | None:
-    rows = session.connection().execute(_MEMBER_AND_STREETS, {"phone": phone}).all()
+    rows = _MEMBER_AND_STREETS.rows(session.connection(), {"phone": phone})
     if not rows:
         return None
     return Sender(rows[0][0], rows[0][1], [intake.StreetRef(*row[2:]) for row in rows if row[2] is not None])

@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from hotline import messages, phones, translations
-from hotline.db import UTCDateTime
+from hotline.db import Prebuilt, UTCDateTime
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
     Channel,
@@ -152,7 +152,7 @@ def _followed_statement():
     )
 
 
-_FOLLOWED = _followed_statement()
+_FOLLOWED = Prebuilt(_followed_statement())
 
 
 def followed(session: Session, config, member: Member, now: datetime) -> intake.OpenIncident | None:
@@ -160,7 +160,7 @@ def followed(session: Session, config, member: Member, now: datetime) -> intake.
     within HOTLINE_INCIDENT_MINUTES. Several: the latest wins. One prebuilt query, no ORM (every member's text
     asks it), which brings the incident's streets too."""
     since = now - timedelta(minutes=config.incident_minutes)
-    rows = session.connection().execute(_FOLLOWED, {"member_id": member.id, "since": since}).all()
+    rows = _FOLLOWED.rows(session.connection(), {"member_id": member.id, "since": since})
     if not rows:
         return None
     return intake.OpenIncident(rows[0][0], rows[0][1], [intake.StreetRef(*row[2:]) for row in rows if row[2] is not None])

@@ -12,7 +12,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_dict, instance_state, set_committed_value
 from sqlmodel import Session, select
 
-from hotline.db import UTCDateTime, utcnow
+from hotline.db import Prebuilt, UTCDateTime, utcnow
 from hotline.models import Channel, Incident, Member, MembershipStatus, Report, ReportKind, ReportState, ReportStreet, Street
 from hotline.reports import fanout, sightings
 from hotline.residents import members
@@ -87,7 +87,7 @@ def _limits_statement():
     return union_all(counts, core_select(recent.c.text, null(), null()))
 
 
-_LIMITS = _limits_statement()
+_LIMITS = Prebuilt(_limits_statement())
 _INCIDENT_STREETS = (
     core_select(Street.id, Street.name, Street.moderated)
     .join(ReportStreet, ReportStreet.street_id == Street.id)
@@ -95,22 +95,22 @@ _INCIDENT_STREETS = (
     .order_by(Street.name)
 )
 _INSERT_REPORT = insert(Report.__table__)
-_INSERT_REPORT_STREET = insert(ReportStreet.__table__)
+_INSERT_REPORT_STREET = Prebuilt(insert(ReportStreet.__table__), columns=["report_id", "street_id"])
 _INSERT_INCIDENT = insert(Incident.__table__)
-_SET_REPORT_INCIDENT = (
+_SET_REPORT_INCIDENT = Prebuilt(
     update(Report.__table__).where(Report.__table__.c.id == bindparam("b_id")).values(incident_id=bindparam("b_incident_id"))
 )
-_TOUCH_INCIDENT = (
+_TOUCH_INCIDENT = Prebuilt(
     update(Incident.__table__).where(Incident.__table__.c.id == bindparam("b_id")).values(last_activity_at=bindparam("b_at"))
 )
 
 
 def _limit_breached(session: Session, config, member: Member, text: str | None, now: datetime) -> str | None:
     """duplicate / over_hour / over_day, or None. One small query: this runs inside every report webhook."""
-    rows = session.connection().execute(_LIMITS, {
+    rows = _LIMITS.rows(session.connection(), {
         "member_id": member.id, "hour_ago": now - timedelta(hours=1), "day_ago": now - timedelta(days=1),
         "window": now - timedelta(minutes=config.duplicate_window_minutes),
-    }).all()
+    })
     hour, day = next((row[1], row[2]) for row in rows if row[1] is not None)
     if text and any(_same_text(row[0], text) for row in rows if row[1] is None):
         return "duplicate"
@@ -183,7 +183,7 @@ def submit(
         _INSERT_REPORT, {c.key: getattr(report, c.key) for c in columns if c.key != "id"}
     ).inserted_primary_key[0]
     if linked:
-        connection.execute(_INSERT_REPORT_STREET, [{"report_id": report.id, "street_id": street.id} for street in linked])
+        _INSERT_REPORT_STREET.run(connection, [{"report_id": report.id, "street_id": street.id} for street in linked])
     if incident is not None and kind in ("sent", "held"):
         touch_incident(session, incident, now)
     if kind == "sent" and report.kind == ReportKind.REPORT and report.incident_id is None:
@@ -215,13 +215,13 @@ def _open_incident(connection, report: Report, now: datetime) -> int:
     incident_id = connection.execute(
         _INSERT_INCIDENT, {"report_id": report.id, "opened_at": now, "last_activity_at": now}
     ).inserted_primary_key[0]
-    connection.execute(_SET_REPORT_INCIDENT, {"b_id": report.id, "b_incident_id": incident_id})
+    _SET_REPORT_INCIDENT.run(connection, {"b_id": report.id, "b_incident_id": incident_id})
     return incident_id
 
 
 def touch_incident(session: Session, incident: Incident, now: datetime) -> None:
     """The incident is alive: one UPDATE, and a loaded `Incident` shows it without another at the flush."""
-    session.connection().execute(_TOUCH_INCIDENT, {"b_id": incident.id, "b_at": now})
+    _TOUCH_INCIDENT.run(session.connection(), {"b_id": incident.id, "b_at": now})
     if isinstance(incident, OpenIncident):
         return
     if instance_state(incident).persistent:
