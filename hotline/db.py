@@ -11,7 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import psycopg
 from sqlalchemy import DateTime, event, text
@@ -371,6 +371,15 @@ def time_limit(session: Session, seconds: float, *, clock: Callable[[], float] =
             raw.answer_within = waits
 
 
+class _Compiled(NamedTuple):
+    sql: str
+    defaults: dict  # the statement's own values (constants, LIMIT …), under their parameter names
+    order: list  # (name, bind processor or None) as the SQL takes them: in order (SQLite) or by name (psycopg)
+    positional: bool
+    results: list | None  # a result processor (or None) for each column, or None when no column needs one
+    new_id: str | None  # an INSERT's new primary key: "lastrowid" (SQLite) or "returning" (PostgreSQL)
+
+
 class Prebuilt:
     """A Core statement of the report path, compiled once per dialect and run on the DB-API cursor of a connection
     in a transaction (a session's): the webhook runs ten a text. SQLAlchemy's execution layer — the compiled
@@ -381,69 +390,83 @@ class Prebuilt:
     processors: UTCDateTime's too) and the rows' values converted the same way (SQLite's 0/1 to a bool, …);
     the engine's and connection's `before_cursor_execute` / `after_cursor_execute` listeners see each statement
     (the statement counts in the tests, `time_limit`); a DB-API error is raised as SQLAlchemy raises it
-    (IntegrityError, OperationalError …, a lost connection invalidated). A statement whose SQL depends on its
-    parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual."""
+    (IntegrityError, OperationalError …, a lost connection invalidated). An INSERT's or UPDATE's columns are
+    fixed when it is built (`columns`), not taken from each call's parameters. A statement whose SQL depends on
+    its parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual."""
 
     def __init__(self, statement, *, columns: list[str] | None = None):
         self.statement = statement
-        self._columns = columns  # an INSERT's (or UPDATE's) columns, as `connection.execute` would take from the parameters
-        self._compiled: dict[str, tuple] = {}
+        self._columns = columns
+        self._compiled: dict[str, _Compiled | None] = {}
 
     def rows(self, connection: Connection, parameters: dict) -> list[tuple]:
         """The statement's rows (a SELECT)."""
-        if self._by_sqlalchemy(connection):
+        compiled = self._compiled_for(connection)
+        if compiled is None:
             return connection.execute(self.statement, parameters).all()
-        cursor = self._execute(connection, parameters)
+        cursor = self._execute(connection, compiled, parameters)
         try:
             rows = cursor.fetchall()
         except Exception as exc:
-            connection._handle_dbapi_exception(exc, self._sql(connection), parameters, cursor, None)
+            connection._handle_dbapi_exception(exc, compiled.sql, parameters, cursor, None)
         finally:
             cursor.close()
-        processors = self._compiled[connection.dialect.name][3]
-        if not processors:
+        if compiled.results is None:
             return rows
-        return [tuple(value if process is None else process(value) for process, value in zip(processors, row)) for row in rows]
+        return [tuple(value if process is None else process(value) for process, value in zip(compiled.results, row)) for row in rows]
 
     def run(self, connection: Connection, parameters: dict | list[dict]) -> int:
         """Rows written (an INSERT, UPDATE or DELETE); a list of parameter sets runs once for each (executemany)."""
-        if self._by_sqlalchemy(connection):
+        compiled = self._compiled_for(connection)
+        if compiled is None:
             return connection.execute(self.statement.execution_options(preserve_rowcount=True), parameters).rowcount
-        cursor = self._execute(connection, parameters)
+        cursor = self._execute(connection, compiled, parameters)
         try:
             return cursor.rowcount
         finally:
             cursor.close()
 
-    def _sql(self, connection: Connection) -> str:
-        return self._compiled[connection.dialect.name][0]
+    def insert(self, connection: Connection, parameters: dict) -> int:
+        """An INSERT of one row: its new primary key (as SQLAlchemy gets it: the cursor's lastrowid, or RETURNING)."""
+        compiled = self._compiled_for(connection)
+        if compiled is None or compiled.new_id is None:
+            return connection.execute(self.statement, parameters).inserted_primary_key[0]
+        cursor = self._execute(connection, compiled, parameters)
+        try:
+            return cursor.lastrowid if compiled.new_id == "lastrowid" else cursor.fetchone()[0]
+        except Exception as exc:
+            connection._handle_dbapi_exception(exc, compiled.sql, parameters, cursor, None)
+        finally:
+            cursor.close()
 
-    def _by_sqlalchemy(self, connection: Connection) -> bool:
-        dialect = connection.dialect
-        return (self._compiled.get(dialect.name) or self._prepare(dialect)) is _AS_USUAL
+    def _compiled_for(self, connection: Connection) -> _Compiled | None:
+        name = connection.dialect.name
+        if name not in self._compiled:
+            self._compiled[name] = self._compile(connection.dialect)
+        return self._compiled[name]
 
-    def _prepare(self, dialect) -> tuple:
+    def _compile(self, dialect) -> _Compiled | None:
         compiled = self.statement.compile(dialect=dialect, column_keys=self._columns)
         if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
-            self._compiled[dialect.name] = _AS_USUAL
-            return _AS_USUAL
+            return None  # SQL that depends on the parameters: SQLAlchemy runs it
         defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         processors = {name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()}
         names = compiled.positiontup if compiled.positional else list(compiled.binds)
-        order = [(name, processors[name]) for name in names]
         columns = getattr(self.statement, "selected_columns", None)  # a SELECT's (or UNION's); none for writes
         results = [column.type._cached_result_processor(dialect, None) for column in columns] if columns is not None else []
-        prepared = (compiled.string, defaults, order, results if any(results) else None, compiled.positional)
-        self._compiled[dialect.name] = prepared
-        return prepared
+        new_id = None
+        if compiled.isinsert and len(compiled.statement.table.primary_key) == 1:
+            new_id = "lastrowid" if compiled.postfetch_lastrowid else "returning" if compiled.effective_returning else None
+        return _Compiled(compiled.string, defaults, [(name, processors[name]) for name in names], compiled.positional,
+                         results if any(results) else None, new_id)
 
-    def _execute(self, connection: Connection, parameters):
-        sql, defaults, order, _, positional = self._compiled[connection.dialect.name]
+    @staticmethod
+    def _execute(connection: Connection, compiled: _Compiled, parameters):
         many = isinstance(parameters, list)
-        bound = [self._bind(defaults, order, positional, one) for one in parameters] if many else self._bind(defaults, order, positional, parameters)
+        bound = [Prebuilt._bind(compiled, one) for one in parameters] if many else Prebuilt._bind(compiled, parameters)
         if not connection.in_transaction():
             connection.begin()  # as connection.execute would (autobegin); committed with the connection
-        cursor = None
+        sql, cursor = compiled.sql, None
         try:
             cursor = connection.connection.dbapi_connection.cursor()
             listening = connection._has_events or connection.engine._has_events
@@ -463,14 +486,11 @@ class Prebuilt:
         return cursor
 
     @staticmethod
-    def _bind(defaults: dict, order: list, positional: bool, parameters: dict):
-        values = {**defaults, **parameters}
-        if positional:
-            return tuple(values[name] if process is None else process(values[name]) for name, process in order)
-        return {name: values[name] if process is None else process(values[name]) for name, process in order}
-
-
-_AS_USUAL = ()  # a Prebuilt statement SQLAlchemy runs (its SQL depends on its parameters)
+    def _bind(compiled: _Compiled, parameters: dict):
+        values = {**compiled.defaults, **parameters}
+        if compiled.positional:
+            return tuple(values[name] if process is None else process(values[name]) for name, process in compiled.order)
+        return {name: values[name] if process is None else process(values[name]) for name, process in compiled.order}
 
 
 @contextmanager

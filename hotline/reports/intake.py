@@ -94,9 +94,9 @@ _INCIDENT_STREETS = (
     .where(ReportStreet.report_id == bindparam("report_id"))
     .order_by(Street.name)
 )
-_INSERT_REPORT = insert(Report.__table__)
+_INSERT_REPORT = Prebuilt(insert(Report.__table__), columns=[column.key for column in Report.__table__.columns if column.key != "id"])
 _INSERT_REPORT_STREET = Prebuilt(insert(ReportStreet.__table__), columns=["report_id", "street_id"])
-_INSERT_INCIDENT = insert(Incident.__table__)
+_INSERT_INCIDENT = Prebuilt(insert(Incident.__table__), columns=["report_id", "opened_at", "last_activity_at"])
 _SET_REPORT_INCIDENT = Prebuilt(
     update(Report.__table__).where(Report.__table__.c.id == bindparam("b_id")).values(incident_id=bindparam("b_incident_id"))
 )
@@ -179,9 +179,7 @@ def submit(
     spoken_in = fanout.recipient_languages(session, report, streets) if kind == "sent" else None
     connection = session.connection()
     columns = Report.__table__.columns
-    report.id = connection.execute(
-        _INSERT_REPORT, {c.key: getattr(report, c.key) for c in columns if c.key != "id"}
-    ).inserted_primary_key[0]
+    report.id = _INSERT_REPORT.insert(connection, {c.key: getattr(report, c.key) for c in columns if c.key != "id"})
     if linked:
         _INSERT_REPORT_STREET.run(connection, [{"report_id": report.id, "street_id": street.id} for street in linked])
     if incident is not None and kind in ("sent", "held"):
@@ -212,9 +210,7 @@ def _new_report(**columns) -> Report:
 
 def _open_incident(connection, report: Report, now: datetime) -> int:
     """A broadcast sighting (not an update) opens its incident."""
-    incident_id = connection.execute(
-        _INSERT_INCIDENT, {"report_id": report.id, "opened_at": now, "last_activity_at": now}
-    ).inserted_primary_key[0]
+    incident_id = _INSERT_INCIDENT.insert(connection, {"report_id": report.id, "opened_at": now, "last_activity_at": now})
     _SET_REPORT_INCIDENT.run(connection, {"b_id": report.id, "b_incident_id": incident_id})
     return incident_id
 

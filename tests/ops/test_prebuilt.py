@@ -124,3 +124,15 @@ def test_on_sqlite_a_write_takes_the_writer_turn_until_the_commit(rt):
         INSERT_EVENT.run(session.connection(), event_row(1, utcnow()))
         assert not turn_is_free()
     assert turn_is_free()
+
+
+def test_an_insert_answers_its_new_id(rt):
+    add = Prebuilt(insert(Street.__table__), columns=["name", "code", "aliases", "postcodes", "moderated", "open", "created_at"])
+    street = {"aliases": ["Clayhall"], "postcodes": ["IG5 0AA"], "open": False, "created_at": utcnow()}
+    with session_scope(rt.engine) as session:
+        first = add.insert(session.connection(), {**street, "name": "Clayhall Avenue", "code": 101, "moderated": False})
+        second = add.insert(session.connection(), {**street, "name": "Beehive Lane", "code": 102, "moderated": True})
+    with Session(rt.engine) as session:
+        assert second == first + 1
+        clayhall, beehive = session.get(Street, first), session.get(Street, second)
+        assert (clayhall.name, clayhall.aliases, beehive.moderated) == ("Clayhall Avenue", ["Clayhall"], True)  # JSON bound as JSON
