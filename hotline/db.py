@@ -374,7 +374,8 @@ def time_limit(session: Session, seconds: float, *, clock: Callable[[], float] =
 class _Compiled(NamedTuple):
     sql: str
     defaults: dict  # the statement's own values (constants, LIMIT …), under their parameter names
-    order: list  # (name, bind processor or None) as the SQL takes them: in order (SQLite) or by name (psycopg)
+    order: list  # parameter names as the SQL takes them: in order (SQLite, a name maybe twice) or by name (psycopg)
+    processors: list  # (name, bind processor) of each parameter whose type has one, once each
     positional: bool
     results: list | None  # a result processor (or None) for each column, or None when no column needs one
     new_id: str | None  # an INSERT's new primary key: "lastrowid" (SQLite) or "returning" (PostgreSQL)
@@ -457,8 +458,8 @@ class Prebuilt:
         new_id = None
         if compiled.isinsert and len(compiled.statement.table.primary_key) == 1:
             new_id = "lastrowid" if compiled.postfetch_lastrowid else "returning" if compiled.effective_returning else None
-        return _Compiled(compiled.string, defaults, [(name, processors[name]) for name in names], compiled.positional,
-                         results if any(results) else None, new_id)
+        return _Compiled(compiled.string, defaults, list(names), [(name, process) for name, process in processors.items() if process],
+                         compiled.positional, results if any(results) else None, new_id)
 
     @staticmethod
     def _execute(connection: Connection, compiled: _Compiled, parameters):
@@ -488,9 +489,11 @@ class Prebuilt:
     @staticmethod
     def _bind(compiled: _Compiled, parameters: dict):
         values = {**compiled.defaults, **parameters}
+        for name, process in compiled.processors:
+            values[name] = process(values[name])
         if compiled.positional:
-            return tuple(values[name] if process is None else process(values[name]) for name, process in compiled.order)
-        return {name: values[name] if process is None else process(values[name]) for name, process in compiled.order}
+            return tuple([values[name] for name in compiled.order])
+        return {name: values[name] for name in compiled.order}
 
 
 @contextmanager

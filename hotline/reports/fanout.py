@@ -156,7 +156,10 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
     connection = session.connection()
     total = 0
     for street in streets:
-        if update:
+        if update and not report.urgent:  # rings no one (_insert_deliveries): its call text is never used
+            sms = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=others)
+            call = dict.fromkeys(sms, "")
+        elif update:
             sms = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=others)
             call = translations.each(lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True, only=others)
         else:

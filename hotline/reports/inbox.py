@@ -83,7 +83,8 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     """
     key = f"sms:{sid}"
     now = now or utcnow()
-    seen, earlier, answered, own = _CONTEXT.rows(session.connection(), {
+    connection = session.connection()
+    seen, earlier, answered, own = _CONTEXT.rows(connection, {
         "key": key, "phone": sender, "hour_ago": now - timedelta(hours=1),
         "all_cap": max(config.max_replies_per_hour_total, 0), "own_cap": max(config.max_replies_per_hour, 0),
     })[0]
@@ -94,7 +95,7 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     reply = _handle(session, config, sender, body, now)
     if reply.text is not None and _over_reply_cap(config, own=own, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
-    _INSERT_EVENT.run(session.connection(), {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
+    _INSERT_EVENT.run(connection, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
     return reply
 
 

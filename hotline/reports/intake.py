@@ -31,8 +31,9 @@ class Outcome:
     notified: int = 0  # SMS to coordinators about the plates it names (cross-street, watch list)
 
 
-def _same_text(a: str | None, b: str | None) -> bool:
-    return " ".join((a or "").casefold().split()) == " ".join((b or "").casefold().split())
+def _tidy(text: str | None) -> str:
+    """What the duplicate check compares: case and spacing aside."""
+    return " ".join((text or "").casefold().split())
 
 
 class StreetRef(NamedTuple):
@@ -105,15 +106,17 @@ _TOUCH_INCIDENT = Prebuilt(
 )
 
 
-def _limit_breached(session: Session, config, member: Member, text: str | None, now: datetime) -> str | None:
+def _limit_breached(connection, config, member: Member, text: str | None, now: datetime) -> str | None:
     """duplicate / over_hour / over_day, or None. One small query: this runs inside every report webhook."""
-    rows = _LIMITS.rows(session.connection(), {
+    rows = _LIMITS.rows(connection, {
         "member_id": member.id, "hour_ago": now - timedelta(hours=1), "day_ago": now - timedelta(days=1),
         "window": now - timedelta(minutes=config.duplicate_window_minutes),
     })
     hour, day = next((row[1], row[2]) for row in rows if row[1] is not None)
-    if text and any(_same_text(row[0], text) for row in rows if row[1] is None):
-        return "duplicate"
+    if text:
+        tidy = _tidy(text)  # once, not once for each of the 20 recent texts
+        if any(_tidy(row[0]) == tidy for row in rows if row[1] is None):
+            return "duplicate"
     if hour >= config.max_reports_per_hour:
         return "over_hour"
     return "over_day" if day >= config.max_reports_per_day else None
@@ -160,32 +163,31 @@ def submit(
     if streets and incident is not None:
         streets = incident.streets if isinstance(incident, OpenIncident) else incident_streets_of(session, incident)
     linked = streets
+    row = instance_dict(report)  # a new object's columns, set directly (no history to keep before it is added)
+    connection = session.connection()
     if not streets:
         pending = members.memberships(session, member, MembershipStatus.PENDING) if member else []
         linked = [street for _, street in pending]
-        report.reason = "pending" if pending else "stranger"
-        report.kind, report.incident_id = ReportKind.REPORT, None
-        kind = report.reason
+        row["reason"] = kind = "pending" if pending else "stranger"
+        row["kind"], row["incident_id"] = ReportKind.REPORT, None
     else:
-        breach = _limit_breached(session, config, member, report.text, now)
+        breach = _limit_breached(connection, config, member, row["text"], now)
         if breach:
-            report.reason, kind = breach, breach
+            row["reason"] = kind = breach
         elif hold or any(s.moderated for s in streets):
-            report.state, report.reason, kind = ReportState.HELD, ("review" if hold else "moderated"), "held"
+            row["state"], row["reason"], kind = ReportState.HELD, ("review" if hold else "moderated"), "held"
         else:
-            report.state, kind = ReportState.SENT, "sent"
+            row["state"], kind = ReportState.SENT, "sent"
     # Who it goes to is asked before the first write: on SQLite a write takes the database's one writer turn
     # until the commit, and every read done before it is time another webhook can write in.
     spoken_in = fanout.recipient_languages(session, report, streets) if kind == "sent" else None
-    connection = session.connection()
-    columns = Report.__table__.columns
-    report.id = _INSERT_REPORT.insert(connection, {c.key: getattr(report, c.key) for c in columns if c.key != "id"})
+    row["id"] = _INSERT_REPORT.insert(connection, {key: row[key] for key in _INSERTED})
     if linked:
-        _INSERT_REPORT_STREET.run(connection, [{"report_id": report.id, "street_id": street.id} for street in linked])
+        _INSERT_REPORT_STREET.run(connection, [{"report_id": row["id"], "street_id": street.id} for street in linked])
     if incident is not None and kind in ("sent", "held"):
-        touch_incident(session, incident, now)
-    if kind == "sent" and report.kind == ReportKind.REPORT and report.incident_id is None:
-        report.incident_id = _open_incident(connection, report, now)
+        touch_incident(session, incident, now, connection=connection)
+    if kind == "sent" and row["kind"] == ReportKind.REPORT and row["incident_id"] is None:
+        row["incident_id"] = _open_incident(connection, report, now)
     make_transient_to_detached(report)  # it is in the database now: the session may hold it as loaded
     session.add(report)
     count = fanout.broadcast(
@@ -198,6 +200,7 @@ def submit(
 
 _REPORTS = Report.__mapper__.class_manager
 _REPORT_DEFAULTS = {column.key: getattr(Report(), column.key) for column in Report.__table__.columns if column.key != "created_at"}
+_INSERTED = [column.key for column in Report.__table__.columns if column.key != "id"]
 
 
 def _new_report(**columns) -> Report:
@@ -215,9 +218,9 @@ def _open_incident(connection, report: Report, now: datetime) -> int:
     return incident_id
 
 
-def touch_incident(session: Session, incident: Incident, now: datetime) -> None:
+def touch_incident(session: Session, incident: Incident, now: datetime, *, connection=None) -> None:
     """The incident is alive: one UPDATE, and a loaded `Incident` shows it without another at the flush."""
-    _TOUCH_INCIDENT.run(session.connection(), {"b_id": incident.id, "b_at": now})
+    _TOUCH_INCIDENT.run(connection or session.connection(), {"b_id": incident.id, "b_at": now})
     if isinstance(incident, OpenIncident):
         return
     if instance_state(incident).persistent:
