@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, and_, bindparam, insert, or_
+from sqlalchemy import Integer, and_, bindparam, insert, or_, true
 from sqlalchemy import select as core_select
 from sqlmodel import Session, func
 
@@ -48,8 +48,9 @@ def parse(body: str) -> tuple[str | None, str]:
 
 
 def _context_statement():
-    """One round trip before handling: this MessageSid's earlier answer if any, and the hour's replies (all,
-    and this number's), each count stopping at the cap it is compared with."""
+    """One round trip before handling: this MessageSid's earlier answer if any, the hour's replies (all, and this
+    number's), each count stopping at the cap it is compared with; and the sender as a member with their active
+    streets (one row a street; NULLs for a stranger), which a text that is not a keyword needs next."""
     events = InboundEvent.__table__.c
     hour_ago = bindparam("hour_ago", type_=UTCDateTime)
 
@@ -63,12 +64,21 @@ def _context_statement():
         return core_select(func.count()).select_from(rows).scalar_subquery()
 
     seen = core_select(events.key).where(events.key == bindparam("key"))
-    return core_select(
+    context = core_select(
         seen.exists().label("seen"),
         core_select(events.reply).where(events.key == bindparam("key")).scalar_subquery().label("reply"),
         replied("all_cap").label("answered"),
         replied("own_cap", events.phone == bindparam("phone")).label("own"),
+    ).subquery()
+    member = (
+        core_select(Member.id.label("member_id"), Member.language, Street.id.label("street_id"), Street.name, Street.moderated)
+        .select_from(Member)
+        .outerjoin(Membership, and_(Membership.member_id == Member.id, Membership.status == MembershipStatus.ACTIVE.value))
+        .outerjoin(Street, Street.id == Membership.street_id)
+        .where(Member.phone == bindparam("phone"))
+        .subquery()
     )
+    return core_select(context, member).select_from(context.outerjoin(member, true())).order_by(member.c.name)
 
 
 _CONTEXT = Prebuilt(_context_statement())
@@ -84,15 +94,16 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     key = f"sms:{sid}"
     now = now or utcnow()
     connection = session.connection()
-    seen, earlier, answered, own = _CONTEXT.rows(connection, {
+    rows = _CONTEXT.rows(connection, {
         "key": key, "phone": sender, "hour_ago": now - timedelta(hours=1),
         "all_cap": max(config.max_replies_per_hour_total, 0), "own_cap": max(config.max_replies_per_hour, 0),
-    })[0]
+    })
+    seen, earlier, answered, own = rows[0][:4]
     if seen:
         return Reply(earlier, duplicate=True)
     # Who is a member is asked only when strangers are no longer answered, and before handling: a stranger's JOIN makes them pending.
     member = answered >= _strangers_cap(config) and _is_member(session, sender, now)
-    reply = _handle(session, config, sender, body, now)
+    reply = _handle(session, config, sender, body, now, _sender(rows))
     if reply.text is not None and _over_reply_cap(config, own=own, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
     _INSERT_EVENT.run(connection, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
@@ -170,40 +181,29 @@ def _warn_cap_reached(cap: int, who: str, *, clock=time.time) -> None:
                     " (said once an hour)", cap, who)
 
 
-_MEMBER_AND_STREETS = Prebuilt(
-    core_select(Member.id, Member.language, Street.id, Street.name, Street.moderated)
-    .select_from(Member)
-    .outerjoin(Membership, and_(Membership.member_id == Member.id, Membership.status == MembershipStatus.ACTIVE.value))
-    .outerjoin(Street, Street.id == Membership.street_id)
-    .where(Member.phone == bindparam("phone"))
-    .order_by(Street.name)
-)
-
-
 @dataclass
 class Sender:
-    """A member texting something that is not a keyword: their id and active streets, in one query."""
+    """A member texting something that is not a keyword: their id and active streets (read with the context)."""
 
     id: int
     language: str
     streets: list[intake.StreetRef]
 
 
-def _sender(session: Session, phone: str) -> Sender | None:
-    rows = _MEMBER_AND_STREETS.rows(session.connection(), {"phone": phone})
-    if not rows:
+def _sender(rows: list[tuple]) -> Sender | None:
+    """The member and their active streets, from the context's rows (columns 4 on)."""
+    if rows[0][4] is None:
         return None
-    return Sender(rows[0][0], rows[0][1], [intake.StreetRef(*row[2:]) for row in rows if row[2] is not None])
+    return Sender(rows[0][4], rows[0][5], [intake.StreetRef(*row[6:]) for row in rows if row[6] is not None])
 
 
-def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:
+def _handle(session: Session, config, sender: str, body: str, now: datetime, member: Sender | None) -> Reply:
     """Keywords stay English whatever the language; every reply is in the sender's."""
     keyword, argument = parse(body)
     if keyword == "LANGUAGE" and argument and translations.choice(argument) is None:
         keyword, argument = None, " ".join(body.split())  # "Language they used was aggressive": a report, never lost to a keyword
     if keyword in WHOLE_MESSAGE or keyword == "JOIN":
         return _keyword(session, config, sender, keyword, argument, now)
-    member = _sender(session, sender)
     with translations.speaking(member.language if member else None):
         return _message(session, config, sender, member, keyword, argument, body, now)
 

@@ -288,4 +288,4 @@ def test_past_the_cap_the_reply_counts_read_only_the_answered_texts(rt):
             plan = connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.construct_params(values)).all()
         plan = "\n".join(str(row[-1]) for row in plan)
         assert "ix_inboundevent_replied" in plan and "ix_inboundevent_phone_replied" in plan, plan
-        assert inbox._CONTEXT.rows(connection, values) == [(False, None, 40, 1)]  # and the counts are right
+        assert [row[:4] for row in inbox._CONTEXT.rows(connection, values)] == [(False, None, 40, 1)]  # and the counts are right
