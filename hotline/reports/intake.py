@@ -89,13 +89,14 @@ def _limits_statement():
 
 
 _LIMITS = Prebuilt(_limits_statement())
-_INCIDENT_STREETS = (
+_INCIDENT_STREETS = Prebuilt(
     core_select(Street.id, Street.name, Street.moderated)
     .join(ReportStreet, ReportStreet.street_id == Street.id)
     .where(ReportStreet.report_id == bindparam("report_id"))
     .order_by(Street.name)
 )
-_INSERT_REPORT = Prebuilt(insert(Report.__table__), columns=[column.key for column in Report.__table__.columns if column.key != "id"])
+_INSERTED = [column.key for column in Report.__table__.columns if column.key != "id"]  # a new report's columns
+_INSERT_REPORT = Prebuilt(insert(Report.__table__), columns=_INSERTED)
 _INSERT_REPORT_STREET = Prebuilt(insert(ReportStreet.__table__), columns=["report_id", "street_id"])
 _INSERT_INCIDENT = Prebuilt(insert(Incident.__table__), columns=["report_id", "opened_at", "last_activity_at"])
 _SET_REPORT_INCIDENT = Prebuilt(
@@ -200,7 +201,6 @@ def submit(
 
 _REPORTS = Report.__mapper__.class_manager
 _REPORT_DEFAULTS = {column.key: getattr(Report(), column.key) for column in Report.__table__.columns if column.key != "created_at"}
-_INSERTED = [column.key for column in Report.__table__.columns if column.key != "id"]
 
 
 def _new_report(**columns) -> Report:
@@ -242,7 +242,7 @@ def _broadcast(session: Session, config, report: Report, streets: list[Street], 
 
 def incident_streets_of(session: Session, incident: Incident) -> list[StreetRef]:
     """The streets an incident's first alert went to, as `StreetRef`s (one prebuilt query, no ORM)."""
-    rows = session.connection().execute(_INCIDENT_STREETS, {"report_id": incident.report_id})
+    rows = _INCIDENT_STREETS.rows(session.connection(), {"report_id": incident.report_id})
     return [StreetRef(*row) for row in rows]
 
 
