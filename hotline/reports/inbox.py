@@ -47,10 +47,27 @@ def parse(body: str) -> tuple[str | None, str]:
     return None, tidy
 
 
+def _is_member_expression():
+    """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
+    count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
+    membership = (
+        core_select(Membership.id)
+        .join(Member, Member.id == Membership.member_id)
+        .where(
+            Member.phone == bindparam("phone"),
+            or_(Membership.status == MembershipStatus.ACTIVE.value, Membership.status == MembershipStatus.PENDING.value),
+            Membership.joined_at <= bindparam("joined_before", type_=UTCDateTime),
+        )
+    )
+    coordinator = core_select(Coordinator.id).where(Coordinator.phone == bindparam("phone"))
+    return or_(membership.exists(), coordinator.exists())
+
+
 def _context_statement():
     """One round trip before handling: this MessageSid's earlier answer if any, the hour's replies (all, and this
-    number's), each count stopping at the cap it is compared with; and the sender as a member with their active
-    streets (one row a street; NULLs for a stranger), which a text that is not a keyword needs next."""
+    number's), each count stopping at the cap it is compared with, whether the sender counts as a member for the
+    caps (`_is_member_expression`); and the sender as a member with their active streets (one row a street; NULLs for a
+    stranger), which a text that is not a keyword needs next."""
     events = InboundEvent.__table__.c
     hour_ago = bindparam("hour_ago", type_=UTCDateTime)
 
@@ -69,6 +86,7 @@ def _context_statement():
         core_select(events.reply).where(events.key == bindparam("key")).scalar_subquery().label("reply"),
         replied("all_cap").label("answered"),
         replied("own_cap", events.phone == bindparam("phone")).label("own"),
+        _is_member_expression().label("is_member"),
     ).subquery()
     member = (
         core_select(Member.id.label("member_id"), Member.language, Street.id.label("street_id"), Street.name, Street.moderated)
@@ -97,12 +115,14 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     rows = _CONTEXT.rows(connection, {
         "key": key, "phone": sender, "hour_ago": now - timedelta(hours=1),
         "all_cap": max(config.max_replies_per_hour_total, 0), "own_cap": max(config.max_replies_per_hour, 0),
+        "joined_before": now - timedelta(hours=1),
     })
-    seen, earlier, answered, own = rows[0][:4]
+    seen, earlier, answered, own, is_member = rows[0][:5]
     if seen:
         return Reply(earlier, duplicate=True)
-    # Who is a member is asked only when strangers are no longer answered, and before handling: a stranger's JOIN makes them pending.
-    member = answered >= _strangers_cap(config) and _is_member(session, sender, now)
+    # Who is a member matters only once strangers are no longer answered; it is asked before handling (with the
+    # context): a stranger's JOIN makes them pending.
+    member = answered >= _strangers_cap(config) and bool(is_member)
     reply = _handle(session, config, sender, body, now, _sender(rows))
     if reply.text is not None and _over_reply_cap(config, own=own, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
@@ -121,29 +141,6 @@ def salvage(*, session: Session, sender: str, body: str, sid: str) -> str:
     session.add(InboundEvent(key=f"sms:{sid}", kind="sms", phone=sender, reply=sorry))
     session.add(Report(phone=sender, text=body[:intake.MAX_TEXT] or None, reason="error"))
     return sorry
-
-
-def _is_member_statement():
-    membership = (
-        core_select(Membership.id)
-        .join(Member, Member.id == Membership.member_id)
-        .where(
-            Member.phone == bindparam("phone"),
-            or_(Membership.status == MembershipStatus.ACTIVE.value, Membership.status == MembershipStatus.PENDING.value),
-            Membership.joined_at <= bindparam("joined_before", type_=UTCDateTime),
-        )
-    )
-    coordinator = core_select(Coordinator.id).where(Coordinator.phone == bindparam("phone"))
-    return core_select(or_(membership.exists(), coordinator.exists()))
-
-
-_IS_MEMBER = Prebuilt(_is_member_statement())
-
-
-def _is_member(session: Session, sender: str, now: datetime) -> bool:
-    """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
-    count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
-    return bool(_IS_MEMBER.rows(session.connection(), {"phone": sender, "joined_before": now - timedelta(hours=1)})[0][0])
 
 
 def _strangers_cap(config) -> int:
@@ -191,10 +188,10 @@ class Sender:
 
 
 def _sender(rows: list[tuple]) -> Sender | None:
-    """The member and their active streets, from the context's rows (columns 4 on)."""
-    if rows[0][4] is None:
+    """The member and their active streets, from the context's rows (columns 5 on)."""
+    if rows[0][5] is None:
         return None
-    return Sender(rows[0][4], rows[0][5], [intake.StreetRef(*row[6:]) for row in rows if row[6] is not None])
+    return Sender(rows[0][5], rows[0][6], [intake.StreetRef(*row[7:]) for row in rows if row[7] is not None])
 
 
 def _handle(session: Session, config, sender: str, body: str, now: datetime, member: Sender | None) -> Reply:
