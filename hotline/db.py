@@ -393,7 +393,8 @@ class Prebuilt:
     (the statement counts in the tests, `time_limit`); a DB-API error is raised as SQLAlchemy raises it
     (IntegrityError, OperationalError …, a lost connection invalidated). An INSERT's or UPDATE's columns are
     fixed when it is built (`columns`), not taken from each call's parameters. A statement whose SQL depends on
-    its parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual."""
+    its parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual. Not honoured: the
+    engine's `echo` logging and `schema_translate_map` (the hotline uses neither)."""
 
     def __init__(self, statement, *, columns: list[str] | None = None):
         self.statement = statement
