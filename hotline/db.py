@@ -11,7 +11,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import psycopg
 from sqlalchemy import DateTime, event, text
@@ -369,6 +369,132 @@ def time_limit(session: Session, seconds: float, *, clock: Callable[[], float] =
             raw.set_progress_handler(None, 0)
         if isinstance(raw, _AnswerWithin):
             raw.answer_within = waits
+
+
+class _Compiled(NamedTuple):
+    sql: str
+    defaults: dict  # the statement's own values (constants, LIMIT …), under their parameter names
+    order: list  # parameter names as the SQL takes them: in order (SQLite, a name maybe twice) or by name (psycopg)
+    processors: list  # (name, bind processor) of each parameter whose type has one, once each
+    positional: bool
+    results: list | None  # a result processor (or None) for each column, or None when no column needs one
+    new_id: str | None  # an INSERT's new primary key: "lastrowid" (SQLite) or "returning" (PostgreSQL)
+
+
+class Prebuilt:
+    """A Core statement of the report path, compiled once per dialect and run on the DB-API cursor of a connection
+    in a transaction (a session's): the webhook runs ten a text. SQLAlchemy's execution layer — the compiled
+    cache's lookup, an execution context, a result object — costs ~85 µs of CPU a statement here, more than
+    SQLite takes to run most of them (bench/webhook.py --in-process; docs/benchmarks.md §1).
+
+    It sends the SQL SQLAlchemy would send, with the parameters bound the same way (the types' own bind
+    processors: UTCDateTime's too) and the rows' values converted the same way (SQLite's 0/1 to a bool, …);
+    the engine's and connection's `before_cursor_execute` / `after_cursor_execute` listeners see each statement
+    (the statement counts in the tests, `time_limit`); a DB-API error is raised as SQLAlchemy raises it
+    (IntegrityError, OperationalError …, a lost connection invalidated). An INSERT's or UPDATE's columns are
+    fixed when it is built (`columns`), not taken from each call's parameters. A statement whose SQL depends on
+    its parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual. Not honoured: the
+    engine's `echo` logging and `schema_translate_map` (the hotline uses neither)."""
+
+    def __init__(self, statement, *, columns: list[str] | None = None):
+        self.statement = statement
+        self._columns = columns
+        self._compiled: dict[str, _Compiled | None] = {}
+
+    def rows(self, connection: Connection, parameters: dict) -> list[tuple]:
+        """The statement's rows (a SELECT)."""
+        compiled = self._compiled_for(connection)
+        if compiled is None:
+            return connection.execute(self.statement, parameters).all()
+        cursor = self._execute(connection, compiled, parameters)
+        try:
+            rows = cursor.fetchall()
+        except Exception as exc:
+            connection._handle_dbapi_exception(exc, compiled.sql, parameters, cursor, None)
+        finally:
+            cursor.close()
+        if compiled.results is None:
+            return rows
+        return [tuple(value if process is None else process(value) for process, value in zip(compiled.results, row)) for row in rows]
+
+    def run(self, connection: Connection, parameters: dict | list[dict]) -> int:
+        """Rows written (an INSERT, UPDATE or DELETE); a list of parameter sets runs once for each (executemany)."""
+        compiled = self._compiled_for(connection)
+        if compiled is None:
+            return connection.execute(self.statement.execution_options(preserve_rowcount=True), parameters).rowcount
+        cursor = self._execute(connection, compiled, parameters)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def insert(self, connection: Connection, parameters: dict) -> int:
+        """An INSERT of one row: its new primary key (as SQLAlchemy gets it: the cursor's lastrowid, or RETURNING)."""
+        compiled = self._compiled_for(connection)
+        if compiled is None or compiled.new_id is None:
+            return connection.execute(self.statement, parameters).inserted_primary_key[0]
+        cursor = self._execute(connection, compiled, parameters)
+        try:
+            return cursor.lastrowid if compiled.new_id == "lastrowid" else cursor.fetchone()[0]
+        except Exception as exc:
+            connection._handle_dbapi_exception(exc, compiled.sql, parameters, cursor, None)
+        finally:
+            cursor.close()
+
+    def _compiled_for(self, connection: Connection) -> _Compiled | None:
+        name = connection.dialect.name
+        if name not in self._compiled:
+            self._compiled[name] = self._compile(connection.dialect)
+        return self._compiled[name]
+
+    def _compile(self, dialect) -> _Compiled | None:
+        compiled = self.statement.compile(dialect=dialect, column_keys=self._columns)
+        if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
+            return None  # SQL that depends on the parameters: SQLAlchemy runs it
+        defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        processors = {name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()}
+        names = compiled.positiontup if compiled.positional else list(compiled.binds)
+        columns = getattr(self.statement, "selected_columns", None)  # a SELECT's (or UNION's); none for writes
+        results = [column.type._cached_result_processor(dialect, None) for column in columns] if columns is not None else []
+        new_id = None
+        if compiled.isinsert and len(compiled.statement.table.primary_key) == 1:
+            new_id = "lastrowid" if compiled.postfetch_lastrowid else "returning" if compiled.effective_returning else None
+        return _Compiled(compiled.string, defaults, list(names), [(name, process) for name, process in processors.items() if process],
+                         compiled.positional, results if any(results) else None, new_id)
+
+    @staticmethod
+    def _execute(connection: Connection, compiled: _Compiled, parameters):
+        many = isinstance(parameters, list)
+        bound = [Prebuilt._bind(compiled, one) for one in parameters] if many else Prebuilt._bind(compiled, parameters)
+        if not connection.in_transaction():
+            connection.begin()  # as connection.execute would (autobegin); committed with the connection
+        sql, cursor = compiled.sql, None
+        try:
+            cursor = connection.connection.dbapi_connection.cursor()
+            listening = connection._has_events or connection.engine._has_events
+            if listening:
+                for listener in connection.dispatch.before_cursor_execute:
+                    sql, bound = listener(connection, cursor, sql, bound, None, many)
+            if many:
+                cursor.executemany(sql, bound)
+            else:
+                cursor.execute(sql, bound)
+            if listening:
+                connection.dispatch.after_cursor_execute(connection, cursor, sql, bound, None, many)
+        except BaseException as exc:
+            if cursor is not None:
+                cursor.close()
+            connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
+        return cursor
+
+    @staticmethod
+    def _bind(compiled: _Compiled, parameters: dict):
+        values = {**compiled.defaults, **parameters}
+        for name, process in compiled.processors:
+            values[name] = process(values[name])
+        if compiled.positional:
+            return tuple([values[name] for name in compiled.order])
+        return {name: values[name] for name in compiled.order}
 
 
 @contextmanager

@@ -36,7 +36,7 @@ def test_webhook_benchmark_smoke_run(capsys):
 def test_webhook_in_process_benchmark_smoke_run(capsys):
     assert webhook.main(["--in-process", "20", "--runs", "1"]) == 0
     out = capsys.readouterr().out
-    assert "CPU per report, median of 1 runs" in out and "SQL statements per report (most are updates): 11" in out
+    assert "CPU per report, median of 1 runs" in out and "SQL statements per report (most are updates): 9" in out
 
 
 @on_its_own_sqlite

@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from hotline import messages, phones, translations
-from hotline.db import UTCDateTime, utcnow
+from hotline.db import Prebuilt, UTCDateTime, utcnow
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
     AlertChannel,
@@ -51,14 +51,15 @@ _RECIPIENTS = and_(
     Member.id != bindparam("reporter_id"),
 )
 _COUNT = {  # of one street (most reports), or of several: recipients per language
-    many: core_select(Member.language, func.count(func.distinct(Member.id)))
+    many: Prebuilt(core_select(Member.language, func.count(func.distinct(Member.id)))
     .select_from(Membership)
     .join(Member, Member.id == Membership.member_id)
     .where(Membership.street_id.in_(bindparam("street_ids", expanding=True)) if many else Membership.street_id == bindparam("street_id"),
            _RECIPIENTS)
-    .group_by(Member.language)
+    .group_by(Member.language))
     for many in (False, True)
 }
+
 
 
 def _reporter(report: Report) -> dict:
@@ -68,13 +69,14 @@ def _reporter(report: Report) -> dict:
 def recipient_languages(session: Session, report: Report, streets: list[Street]) -> dict[str, int]:
     """{language: recipients}: the count, and which languages the alert's body is needed in."""
     ids = {"street_ids": [s.id for s in streets]} if len(streets) > 1 else {"street_id": streets[0].id}
-    return dict(session.connection().execute(_COUNT[len(streets) > 1], {**_reporter(report), **ids}).all())
+    return dict(_COUNT[len(streets) > 1].rows(session.connection(), {**_reporter(report), **ids}))
 
 
 def broadcast(*, session: Session, config, report: Report, streets: list[Street], now: datetime,
-              spoken_in: dict[str, int] | None = None) -> int:
+              spoken_in: dict[str, int] | None = None, ref: str | None = None) -> int:
     """Write the deliveries now, or mark a big broadcast for the dispatcher. Returns the recipient count.
-    `spoken_in`: recipient_languages, when the caller asked it before writing anything."""
+    `spoken_in`: recipient_languages, when the caller asked it before writing anything; `ref`: an update's
+    incident's reference, when the caller has it."""
     if not streets:
         return 0
     if spoken_in is None:
@@ -84,7 +86,7 @@ def broadcast(*, session: Session, config, report: Report, streets: list[Street]
         report.fanout_pending = True
         session.add(report)
         return total
-    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now, spoken_in=set(spoken_in))
+    return write_deliveries(session=session, config=config, report=report, streets=streets, now=now, spoken_in=set(spoken_in), ref=ref)
 
 
 def _body(kind: str, others: tuple[str, ...]):
@@ -116,7 +118,7 @@ def _insert_deliveries(update: bool, urgent: bool, others: tuple[str, ...]):
             Member.phone,
             case((is_call, literal(Channel.CALL.value)), else_=literal(Channel.SMS.value)),
             case((is_call, _body("call", others)), else_=_body("sms", others)),
-            case((Member.language.in_(others), Member.language), else_=literal(translations.DEFAULT)) if others
+            case((or_(*(Member.language == code for code in others)), Member.language), else_=literal(translations.DEFAULT)) if others
             else literal(translations.DEFAULT),
             literal(urgent),
             literal(DeliveryState.QUEUED.value),
@@ -130,18 +132,21 @@ def _insert_deliveries(update: bool, urgent: bool, others: tuple[str, ...]):
         .join(Member, Member.id == Membership.member_id)
         .where(Membership.street_id == bindparam("street_id"), _RECIPIENTS, ~already, wanted)
     )
-    # preserve_rowcount: SQLAlchemy 2.1 on psycopg otherwise answers -1 for an INSERT … SELECT.
-    return insert(Delivery.__table__).from_select(COLUMNS, rows).execution_options(preserve_rowcount=True)
+    return Prebuilt(insert(Delivery.__table__).from_select(COLUMNS, rows))
 
 
-def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime, spoken_in=None) -> int:
+def write_deliveries(*, session: Session, config, report: Report, streets: list[Street], now: datetime, spoken_in=None,
+                     ref: str | None = None) -> int:
     """One INSERT … SELECT a street; a member of two streets is written once (NOT EXISTS). The alert is
     made in each language of `spoken_in` (the recipients'; all when not given), the frame translated and
-    the resident's words as written."""
+    the resident's words as written. An update names its incident: `ref`, or read from the incident."""
     local_time = report.created_at.astimezone(config.timezone)
     text = phones.scrub(report.text or "", report.phone) if report.phone else (report.text or "")
     update = report.kind == ReportKind.UPDATE and report.incident_id is not None
-    ref = f"R{session.get(Incident, report.incident_id).report_id}" if update else report.ref
+    if not update:
+        ref = report.ref
+    elif ref is None:
+        ref = f"R{session.get(Incident, report.incident_id).report_id}"
     others = tuple(code for code in translations.TRANSLATED if spoken_in is None or code in spoken_in)
     statement = _insert_deliveries(update, bool(report.urgent), others)
     params = {
@@ -151,7 +156,10 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
     connection = session.connection()
     total = 0
     for street in streets:
-        if update:
+        if update and not report.urgent:  # rings no one (_insert_deliveries): its call text is never used
+            sms = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=others)
+            call = dict.fromkeys(sms, "")
+        elif update:
             sms = translations.each(lambda: messages.update_alert(ref, local_time, text, urgent=report.urgent), only=others)
             call = translations.each(lambda: messages.update_call(config.scheme_name, street.name, local_time, text), spoken=True, only=others)
         else:
@@ -159,7 +167,7 @@ def write_deliveries(*, session: Session, config, report: Report, streets: list[
             call = translations.each(lambda: messages.alert_call(config.scheme_name, street.name, local_time, text), spoken=True, only=others)
         bodies = {"sms_body": sms[translations.DEFAULT], "call_body": call[translations.DEFAULT]}
         bodies |= {f"sms_{code}": sms[code] for code in others} | {f"call_{code}": call[code] for code in others}
-        total += connection.execute(statement, {**params, "street_id": street.id, **bodies}).rowcount
+        total += statement.run(connection, {**params, "street_id": street.id, **bodies})
     return total
 
 

@@ -8,13 +8,13 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, and_, bindparam, insert, or_
+from sqlalchemy import Integer, and_, bindparam, insert, or_, true
 from sqlalchemy import select as core_select
 from sqlmodel import Session, func
 
 from hotline import messages, translations
 from hotline.coordination import commands
-from hotline.db import UTCDateTime, utcnow
+from hotline.db import Prebuilt, UTCDateTime, utcnow
 from hotline.models import AlertChannel, Coordinator, InboundEvent, Member, Membership, MembershipStatus, Report, Street
 from hotline.reports import incidents, intake
 from hotline.residents import languages, members, streets
@@ -47,9 +47,27 @@ def parse(body: str) -> tuple[str | None, str]:
     return None, tidy
 
 
+def _is_member_expression():
+    """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
+    count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
+    membership = (
+        core_select(Membership.id)
+        .join(Member, Member.id == Membership.member_id)
+        .where(
+            Member.phone == bindparam("phone"),
+            or_(Membership.status == MembershipStatus.ACTIVE.value, Membership.status == MembershipStatus.PENDING.value),
+            Membership.joined_at <= bindparam("joined_before", type_=UTCDateTime),
+        )
+    )
+    coordinator = core_select(Coordinator.id).where(Coordinator.phone == bindparam("phone"))
+    return or_(membership.exists(), coordinator.exists())
+
+
 def _context_statement():
-    """One round trip before handling: this MessageSid's earlier answer if any, and the hour's replies (all,
-    and this number's), each count stopping at the cap it is compared with."""
+    """One round trip before handling: this MessageSid's earlier answer if any, the hour's replies (all, and this
+    number's), each count stopping at the cap it is compared with, whether the sender counts as a member for the
+    caps (`_is_member_expression`); and the sender as a member with their active streets (one row a street; NULLs for a
+    stranger), which a text that is not a keyword needs next."""
     events = InboundEvent.__table__.c
     hour_ago = bindparam("hour_ago", type_=UTCDateTime)
 
@@ -63,16 +81,26 @@ def _context_statement():
         return core_select(func.count()).select_from(rows).scalar_subquery()
 
     seen = core_select(events.key).where(events.key == bindparam("key"))
-    return core_select(
+    context = core_select(
         seen.exists().label("seen"),
         core_select(events.reply).where(events.key == bindparam("key")).scalar_subquery().label("reply"),
         replied("all_cap").label("answered"),
         replied("own_cap", events.phone == bindparam("phone")).label("own"),
+        _is_member_expression().label("is_member"),
+    ).subquery()
+    member = (
+        core_select(Member.id.label("member_id"), Member.language, Street.id.label("street_id"), Street.name, Street.moderated)
+        .select_from(Member)
+        .outerjoin(Membership, and_(Membership.member_id == Member.id, Membership.status == MembershipStatus.ACTIVE.value))
+        .outerjoin(Street, Street.id == Membership.street_id)
+        .where(Member.phone == bindparam("phone"))
+        .subquery()
     )
+    return core_select(context, member).select_from(context.outerjoin(member, true())).order_by(member.c.name)
 
 
-_CONTEXT = _context_statement()
-_INSERT_EVENT = insert(InboundEvent.__table__)
+_CONTEXT = Prebuilt(_context_statement())
+_INSERT_EVENT = Prebuilt(insert(InboundEvent.__table__), columns=["key", "kind", "phone", "created_at", "reply"])
 
 
 def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, now: datetime | None = None) -> Reply:
@@ -83,18 +111,22 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     """
     key = f"sms:{sid}"
     now = now or utcnow()
-    seen, earlier, answered, own = session.connection().execute(_CONTEXT, {
+    connection = session.connection()
+    rows = _CONTEXT.rows(connection, {
         "key": key, "phone": sender, "hour_ago": now - timedelta(hours=1),
         "all_cap": max(config.max_replies_per_hour_total, 0), "own_cap": max(config.max_replies_per_hour, 0),
-    }).one()
+        "joined_before": now - timedelta(hours=1),
+    })
+    seen, earlier, answered, own, is_member = rows[0][:5]
     if seen:
         return Reply(earlier, duplicate=True)
-    # Who is a member is asked only when strangers are no longer answered, and before handling: a stranger's JOIN makes them pending.
-    member = answered >= _strangers_cap(config) and _is_member(session, sender, now)
-    reply = _handle(session, config, sender, body, now)
+    # Who is a member matters only once strangers are no longer answered; it is asked before handling (with the
+    # context): a stranger's JOIN makes them pending.
+    member = answered >= _strangers_cap(config) and bool(is_member)
+    reply = _handle(session, config, sender, body, now, _sender(rows))
     if reply.text is not None and _over_reply_cap(config, own=own, answered=answered, member=member):
         reply.text = None  # still acted on and logged; only the answer is withheld (each costs an SMS)
-    session.connection().execute(_INSERT_EVENT, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
+    _INSERT_EVENT.run(connection, {"key": key, "kind": "sms", "phone": sender, "created_at": now, "reply": reply.text})
     return reply
 
 
@@ -109,29 +141,6 @@ def salvage(*, session: Session, sender: str, body: str, sid: str) -> str:
     session.add(InboundEvent(key=f"sms:{sid}", kind="sms", phone=sender, reply=sorry))
     session.add(Report(phone=sender, text=body[:intake.MAX_TEXT] or None, reason="error"))
     return sorry
-
-
-def _is_member_statement():
-    membership = (
-        core_select(Membership.id)
-        .join(Member, Member.id == Membership.member_id)
-        .where(
-            Member.phone == bindparam("phone"),
-            or_(Membership.status == MembershipStatus.ACTIVE.value, Membership.status == MembershipStatus.PENDING.value),
-            Membership.joined_at <= bindparam("joined_before", type_=UTCDateTime),
-        )
-    )
-    coordinator = core_select(Coordinator.id).where(Coordinator.phone == bindparam("phone"))
-    return core_select(or_(membership.exists(), coordinator.exists()))
-
-
-_IS_MEMBER = _is_member_statement()
-
-
-def _is_member(session: Session, sender: str, now: datetime) -> bool:
-    """A coordinator's registered phone, or an active or pending member who joined before the hour the caps
-    count: within it, a flood of spoofed JOINs (to an open street, too) would make its senders members."""
-    return bool(session.connection().execute(_IS_MEMBER, {"phone": sender, "joined_before": now - timedelta(hours=1)}).scalar())
 
 
 def _strangers_cap(config) -> int:
@@ -169,40 +178,29 @@ def _warn_cap_reached(cap: int, who: str, *, clock=time.time) -> None:
                     " (said once an hour)", cap, who)
 
 
-_MEMBER_AND_STREETS = (
-    core_select(Member.id, Member.language, Street.id, Street.name, Street.moderated)
-    .select_from(Member)
-    .outerjoin(Membership, and_(Membership.member_id == Member.id, Membership.status == MembershipStatus.ACTIVE.value))
-    .outerjoin(Street, Street.id == Membership.street_id)
-    .where(Member.phone == bindparam("phone"))
-    .order_by(Street.name)
-)
-
-
 @dataclass
 class Sender:
-    """A member texting something that is not a keyword: their id and active streets, in one query."""
+    """A member texting something that is not a keyword: their id and active streets (read with the context)."""
 
     id: int
     language: str
     streets: list[intake.StreetRef]
 
 
-def _sender(session: Session, phone: str) -> Sender | None:
-    rows = session.connection().execute(_MEMBER_AND_STREETS, {"phone": phone}).all()
-    if not rows:
+def _sender(rows: list[tuple]) -> Sender | None:
+    """The member and their active streets, from the context's rows (columns 5 on)."""
+    if rows[0][5] is None:
         return None
-    return Sender(rows[0][0], rows[0][1], [intake.StreetRef(*row[2:]) for row in rows if row[2] is not None])
+    return Sender(rows[0][5], rows[0][6], [intake.StreetRef(*row[7:]) for row in rows if row[7] is not None])
 
 
-def _handle(session: Session, config, sender: str, body: str, now: datetime) -> Reply:
+def _handle(session: Session, config, sender: str, body: str, now: datetime, member: Sender | None) -> Reply:
     """Keywords stay English whatever the language; every reply is in the sender's."""
     keyword, argument = parse(body)
     if keyword == "LANGUAGE" and argument and translations.choice(argument) is None:
         keyword, argument = None, " ".join(body.split())  # "Language they used was aggressive": a report, never lost to a keyword
     if keyword in WHOLE_MESSAGE or keyword == "JOIN":
         return _keyword(session, config, sender, keyword, argument, now)
-    member = _sender(session, sender)
     with translations.speaking(member.language if member else None):
         return _message(session, config, sender, member, keyword, argument, body, now)
 

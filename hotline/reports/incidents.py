@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from hotline import messages, phones, translations
-from hotline.db import UTCDateTime
+from hotline.db import Prebuilt, UTCDateTime
 from hotline.delivery.quiet_hours import call_release_time
 from hotline.models import (
     Channel,
@@ -32,6 +32,7 @@ from hotline.models import (
     ReportKind,
     ReportState,
     ReportStreet,
+    Street,
 )
 from hotline.reports import intake, plates
 from hotline.reports.fanout import MAX_CALLS_PER_INCIDENT, calls_in_incident
@@ -140,17 +141,29 @@ def _followed_statement():
     )
     both = union_all(core_select(wrote), core_select(alerted)).subquery()
     latest = core_select(both.c.incident_id).order_by(both.c.at.desc(), both.c.incident_id.desc()).limit(1).scalar_subquery()
-    return select(Incident).where(Incident.id == latest)
+    # with the streets its first alert went to (where an update goes), one row a street
+    return (
+        core_select(Incident.id, Incident.report_id, Street.id, Street.name, Street.moderated)
+        .select_from(Incident)
+        .outerjoin(ReportStreet, ReportStreet.report_id == Incident.report_id)
+        .outerjoin(Street, Street.id == ReportStreet.street_id)
+        .where(Incident.id == latest)
+        .order_by(Street.name)
+    )
 
 
-_FOLLOWED = _followed_statement()
+_FOLLOWED = Prebuilt(_followed_statement())
 
 
-def followed(session: Session, config, member: Member, now: datetime) -> Incident | None:
+def followed(session: Session, config, member: Member, now: datetime) -> intake.OpenIncident | None:
     """The open incident a member's text follows up, if any: one they texted about, or were alerted about,
-    within HOTLINE_INCIDENT_MINUTES. Several: the latest wins. One prebuilt query: every member's text asks it."""
+    within HOTLINE_INCIDENT_MINUTES. Several: the latest wins. One prebuilt query, no ORM (every member's text
+    asks it), which brings the incident's streets too."""
     since = now - timedelta(minutes=config.incident_minutes)
-    return session.execute(_FOLLOWED, {"member_id": member.id, "since": since}).scalars().first()
+    rows = _FOLLOWED.rows(session.connection(), {"member_id": member.id, "since": since})
+    if not rows:
+        return None
+    return intake.OpenIncident(rows[0][0], rows[0][1], [intake.StreetRef(*row[2:]) for row in rows if row[2] is not None])
 
 
 def own_open(session: Session, config, member: Member, now: datetime) -> Incident | None:

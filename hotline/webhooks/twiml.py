@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import Response
 from twilio.twiml.messaging_response import MessagingResponse
 
+_NO_REPLY = str(MessagingResponse())  # past the reply caps most answers under a flood are this
+
 
 def sms_reply(text: str | None) -> Response:
+    if not text:
+        return Response(_NO_REPLY, mimetype="text/xml")
     response = MessagingResponse()
-    if text:
-        response.message(text)
+    response.message(text)
     return Response(str(response), mimetype="text/xml")
 
 

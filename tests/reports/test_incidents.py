@@ -125,6 +125,19 @@ def test_an_alerted_neighbours_reply_is_an_update_within_the_window_and_a_report
     assert reports(session)[-1].kind == ReportKind.REPORT and reports(session)[-1].incident_id != reports(session)[0].incident_id
 
 
+def test_an_update_goes_to_every_street_the_incident_reached_once_each(rt, session, twilio, twilio_api, street):
+    beehive = add_street(session, "Beehive Lane", 102)
+    add_members(session, beehive, [JOAN, NUMBERS[10], NUMBERS[11]])  # Joan lives on the corner: on both streets
+    assert "sent to 6 neighbours" in reply_text(twilio.sms(JOAN, "white van parked outside no 12"))
+    dispatch(rt)
+    reply = reply_text(twilio.sms(NUMBERS[10], "police are here now"))  # a Beehive neighbour alerted about R1
+    assert "update to R1 is sent to 5 neighbours" in reply  # both streets but the sender; the landline: not urgent
+    dispatch(rt)
+    for neighbour in (ARTHUR, PRIYA, SAM, NUMBERS[11]):
+        assert sent_to(twilio_api, neighbour)[-1].startswith("Update R1 ")
+    assert len([body for body in sent_to(twilio_api, JOAN) if body.startswith("Update R1 ")]) == 1  # once, though on both
+
+
 def test_a_reference_prefix_updates_that_incident_from_any_member(rt, session, twilio, twilio_api, street):
     alert_joan(twilio, twilio_api, rt)
     beehive = add_street(session, "Beehive Lane", 102)

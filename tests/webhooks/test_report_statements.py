@@ -13,13 +13,13 @@ from sqlmodel import Session, func, select
 from hotline.models import Delivery, InboundEvent, Report, ReportKind
 from tests.conftest import NUMBERS, add_members, add_street
 
-# A new report: what the hour's replies and this MessageSid say; the sender and their streets; which incident
-# the text follows (none); the member's limits and recent texts; the report, its street, its incident and the
-# report's link to it; the recipients' count; the deliveries; the event with its reply.
-NEW_REPORT = 11
-# An update (the member's next text within the hour): the incident's streets and touching the incident
-# instead of opening one.
-UPDATE = 11
+# A new report: what the hour's replies and this MessageSid say, with the sender and their streets; which incident
+# the text follows (none); the member's limits and recent texts; the recipients' count; the report, its street, its
+# incident and the report's link to it; the deliveries; the event with its reply.
+NEW_REPORT = 10
+# An update (the member's next text within the hour): the incident it follows comes with its streets (one read),
+# and touching the incident instead of opening one.
+UPDATE = 9
 
 
 @contextmanager
