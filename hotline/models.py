@@ -315,7 +315,7 @@ class InboundEvent(SQLModel, table=True):
         # The hourly caps on replies count answered texts only, and stop at the cap: these hold the answered ones
         # alone, so a flood past the cap (texts logged, not answered) is not read again by every later text.
         Index("ix_inboundevent_replied", "kind", "created_at", sqlite_where=_ANSWERED, postgresql_where=_ANSWERED),
-        Index("ix_inboundevent_phone_replied", "phone", "created_at", sqlite_where=_ANSWERED, postgresql_where=_ANSWERED),
+        Index("ix_inboundevent_phone_replied", "phone", "kind", "created_at", sqlite_where=_ANSWERED, postgresql_where=_ANSWERED),
     )
 
     key: str = Field(sa_column=Column(String(80), primary_key=True))

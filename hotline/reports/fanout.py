@@ -61,7 +61,6 @@ _COUNT = {  # of one street (most reports), or of several: recipients per langua
 }
 
 
-
 def _reporter(report: Report) -> dict:
     return {"reporter_phone": report.phone or "", "reporter_id": report.member_id or -1}
 

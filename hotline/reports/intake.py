@@ -200,7 +200,9 @@ def submit(
 
 
 _REPORTS = Report.__mapper__.class_manager
-_REPORT_DEFAULTS = {column.key: getattr(Report(), column.key) for column in Report.__table__.columns if column.key != "created_at"}
+# The columns' plain defaults; one made by a factory (created_at) is never shared: the caller gives it, or the INSERT's
+# column list finds it missing (KeyError), not a value made once at import.
+_REPORT_DEFAULTS = {key: field.default for key, field in Report.model_fields.items() if field.default_factory is None}
 
 
 def _new_report(**columns) -> Report:

@@ -28,7 +28,7 @@ def upgrade() -> None:
     with op.batch_alter_table('inboundevent', schema=None) as batch_op:
         batch_op.create_index('ix_inboundevent_replied', ['kind', 'created_at'], unique=False,
                               sqlite_where=sa.text(ANSWERED), postgresql_where=sa.text(ANSWERED))
-        batch_op.create_index('ix_inboundevent_phone_replied', ['phone', 'created_at'], unique=False,
+        batch_op.create_index('ix_inboundevent_phone_replied', ['phone', 'kind', 'created_at'], unique=False,
                               sqlite_where=sa.text(ANSWERED), postgresql_where=sa.text(ANSWERED))
         batch_op.drop_index('ix_inboundevent_kind_created')
 
