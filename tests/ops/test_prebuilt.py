@@ -104,12 +104,18 @@ def test_an_in_list_is_left_to_sqlalchemy_with_the_same_answer(rt, session):
         assert named.rows(reading.connection(), {"codes": [102]}) == [(1,)]
 
 
-def test_on_sqlite_a_write_takes_the_writer_turn_until_the_commit(rt):
-    if rt.engine.dialect.name != "sqlite":
-        pytest.skip("SQLite's writer turn (hotline/db.py WriterTurns); PostgreSQL has none")
+@pytest.mark.no_database
+def test_on_sqlite_a_write_takes_the_writer_turn_until_the_commit(tmp_path):
+    """SQLite's writer turn (hotline/db.py WriterTurns; PostgreSQL has none), on a database of its own."""
+    from sqlmodel import SQLModel
+
+    from hotline.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
+    SQLModel.metadata.create_all(engine)
 
     def turn_is_free() -> bool:
-        fd = os.open(f"{rt.engine.url.database}-writer", os.O_RDWR | os.O_CREAT)
+        fd = os.open(f"{engine.url.database}-writer", os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
@@ -118,12 +124,13 @@ def test_on_sqlite_a_write_takes_the_writer_turn_until_the_commit(rt):
         finally:
             os.close(fd)
 
-    with session_scope(rt.engine) as session:
+    with session_scope(engine) as session:
         SINCE.rows(session.connection(), {"since": utcnow()})
         assert turn_is_free()  # a read takes no turn
         INSERT_EVENT.run(session.connection(), event_row(1, utcnow()))
         assert not turn_is_free()
     assert turn_is_free()
+    engine.dispose()
 
 
 def test_an_insert_answers_its_new_id(rt):
