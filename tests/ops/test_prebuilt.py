@@ -3,8 +3,6 @@ would — the same rows and types, the same parameters' handling, listeners, err
 
 from __future__ import annotations
 
-import fcntl
-import os
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -110,26 +108,17 @@ def test_on_sqlite_a_write_takes_the_writer_turn_until_the_commit(tmp_path):
     from sqlmodel import SQLModel
 
     from hotline.db import make_engine
+    from tests.ops.test_sqlite_writer_turns import turn_is_free
 
     engine = make_engine(f"sqlite:///{tmp_path / 'turns.db'}")
     SQLModel.metadata.create_all(engine)
 
-    def turn_is_free() -> bool:
-        fd = os.open(f"{engine.url.database}-writer", os.O_RDWR | os.O_CREAT)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-
     with session_scope(engine) as session:
         SINCE.rows(session.connection(), {"since": utcnow()})
-        assert turn_is_free()  # a read takes no turn
+        assert turn_is_free(engine)  # a read takes no turn
         INSERT_EVENT.run(session.connection(), event_row(1, utcnow()))
-        assert not turn_is_free()
-    assert turn_is_free()
+        assert not turn_is_free(engine)
+    assert turn_is_free(engine)
     engine.dispose()
 
 
