@@ -383,23 +383,25 @@ class _Compiled(NamedTuple):
 
 class Prebuilt:
     """A Core statement of the report path, compiled once per dialect and run on the DB-API cursor of a connection
-    in a transaction (a session's): the webhook runs ten a text. SQLAlchemy's execution layer — the compiled
+    in a transaction (a session's): a report runs nine or ten, by SMS or by voice. SQLAlchemy's execution layer — the compiled
     cache's lookup, an execution context, a result object — costs ~85 µs of CPU a statement here, more than
     SQLite takes to run most of them (bench/webhook.py --in-process; docs/benchmarks.md §1).
 
     It sends the SQL SQLAlchemy would send, with the parameters bound the same way (the types' own bind
     processors: UTCDateTime's too) and the rows' values converted the same way (SQLite's 0/1 to a bool, …);
     the engine's and connection's `before_cursor_execute` / `after_cursor_execute` listeners see each statement
-    (the statement counts in the tests, `time_limit`); a DB-API error is raised as SQLAlchemy raises it
-    (IntegrityError, OperationalError …, a lost connection invalidated). An INSERT's or UPDATE's columns are
-    fixed when it is built (`columns`), not taken from each call's parameters. A statement whose SQL depends on
-    its parameters (an `IN` list of an `expanding` parameter) is run by SQLAlchemy as usual. Not honoured: the
-    engine's `echo` logging and `schema_translate_map` (the hotline uses neither)."""
+    (the statement counts in the tests, `time_limit`, whose own exception passes through unchanged); a DB-API
+    error is raised as SQLAlchemy raises it (IntegrityError, OperationalError …, a lost connection invalidated).
+    An INSERT's or UPDATE's columns are fixed when it is built (`columns`), not taken from each call's parameters.
+    Handed back to SQLAlchemy, to run as usual: a statement whose SQL depends on its parameters (an `IN` list of an
+    `expanding` parameter), and a write that leaves out a column whose default Python makes. Not honoured: the
+    engine's `echo` logging and `schema_translate_map` (the hotline uses neither); a value a type cannot bind (a
+    naive datetime) raises its own error, not SQLAlchemy's StatementError around it."""
 
     def __init__(self, statement, *, columns: list[str] | None = None):
         self.statement = statement
         self._columns = columns
-        self._compiled: dict[str, _Compiled | None] = {}
+        self._compiled: dict[tuple[str, str], _Compiled | None] = {}
 
     def rows(self, connection: Connection, parameters: dict) -> list[tuple]:
         """The statement's rows (a SELECT)."""
@@ -442,18 +444,26 @@ class Prebuilt:
             cursor.close()
 
     def _compiled_for(self, connection: Connection) -> _Compiled | None:
-        name = connection.dialect.name
-        if name not in self._compiled:
-            self._compiled[name] = self._compile(connection.dialect)
-        return self._compiled[name]
+        key = (connection.dialect.name, connection.dialect.driver)
+        if key not in self._compiled:
+            self._compiled[key] = self._compile(connection.dialect)
+        return self._compiled[key]
+
+    def fast(self, dialect) -> bool:
+        """Whether this statement runs on the cursor for `dialect` (not handed back to SQLAlchemy)."""
+        return self._compile(dialect) is not None
 
     def _compile(self, dialect) -> _Compiled | None:
         compiled = self.statement.compile(dialect=dialect, column_keys=self._columns)
         if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
             return None  # SQL that depends on the parameters: SQLAlchemy runs it
-        defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
-        processors = {name: bind.type._cached_bind_processor(dialect) for name, bind in compiled.binds.items()}
-        names = compiled.positiontup if compiled.positional else list(compiled.binds)
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            return None  # a column left out whose default Python makes (created_at's utcnow): SQLAlchemy fills it in
+        # The names the SQL uses: `binds` also holds each anonymous parameter under a second, internal name.
+        names = list(compiled.positiontup) if compiled.positional else list(dict.fromkeys(compiled.bind_names.values()))
+        used = [compiled.binds[name] for name in dict.fromkeys(names)]
+        defaults = {compiled.bind_names[bind]: bind.effective_value for bind in used if not bind.required}
+        processors = {compiled.bind_names[bind]: bind.type._cached_bind_processor(dialect) for bind in used}
         columns = getattr(self.statement, "selected_columns", None)  # a SELECT's (or UNION's); none for writes
         results = [column.type._cached_result_processor(dialect, None) for column in columns] if columns is not None else []
         new_id = None
@@ -484,6 +494,8 @@ class Prebuilt:
         except BaseException as exc:
             if cursor is not None:
                 cursor.close()
+            if isinstance(exc, Exception) and not isinstance(exc, connection.dialect.loaded_dbapi.Error):
+                raise  # a listener's own exception (time_limit's OverTimeLimit) passes through, as SQLAlchemy lets it
             connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
         return cursor
 
