@@ -130,14 +130,15 @@ def receive_sms(*, session: Session, config, sender: str, body: str, sid: str, n
     return reply
 
 
-def salvage(*, session: Session, sender: str, body: str, sid: str) -> str:
+def salvage(*, session: Session, sender: str, body: str, sid: str) -> str | None:
     """When handling a text failed (a bug): keep its words as a report for the coordinators (reason "error"), and
-    the apology, in the sender's language, as this MessageSid's answer; a retry of it gets the same answer."""
-    with translations.speaking(languages.of_phone(session, sender)):
-        sorry = messages.sorry_try_later()
+    the apology, in the sender's language, as this MessageSid's answer; a retry of it gets the same answer (none,
+    if a reply cap withheld it)."""
     event = session.get(InboundEvent, f"sms:{sid}")
     if event is not None:
-        return event.reply or sorry
+        return event.reply
+    with translations.speaking(languages.of_phone(session, sender)):
+        sorry = messages.sorry_try_later()
     session.add(InboundEvent(key=f"sms:{sid}", kind="sms", phone=sender, reply=sorry))
     session.add(Report(phone=sender, text=body[:intake.MAX_TEXT] or None, reason="error"))
     return sorry

@@ -134,7 +134,7 @@ def submit(
     urgent: bool = False,
     recording_url: str | None = None,
     hold: bool = False,
-    incident: Incident | None = None,
+    incident: Incident | OpenIncident | None = None,
     streets: list | None = None,
     now: datetime | None = None,
 ) -> Outcome:
@@ -199,7 +199,7 @@ def submit(
     return Outcome(report=report, kind=kind, recipients=count, notified=notified)
 
 
-_REPORTS = Report.__mapper__.class_manager
+_REPORT_MANAGER = Report.__mapper__.class_manager  # the ORM's own factory of Report objects
 # The columns' plain defaults; one made by a factory (created_at) is never shared: the caller gives it, or the INSERT's
 # column list finds it missing (KeyError), not a value made once at import.
 _REPORT_DEFAULTS = {key: field.default for key, field in Report.model_fields.items() if field.default_factory is None}
@@ -208,7 +208,7 @@ _REPORT_DEFAULTS = {key: field.default for key, field in Report.model_fields.ite
 def _new_report(**columns) -> Report:
     """A new `Report` built as the ORM builds one it loads, its columns set directly: SQLModel's constructor
     (~160 µs of CPU, more than the INSERT) is the dearest step of a report webhook's Python otherwise."""
-    report = _REPORTS.new_instance()
+    report = _REPORT_MANAGER.new_instance()
     instance_dict(report).update(_REPORT_DEFAULTS, **columns)
     return report
 
