@@ -449,10 +449,6 @@ class Prebuilt:
             self._compiled[key] = self._compile(connection.dialect)
         return self._compiled[key]
 
-    def fast(self, dialect) -> bool:
-        """Whether this statement runs on the cursor for `dialect` (not handed back to SQLAlchemy)."""
-        return self._compile(dialect) is not None
-
     def _compile(self, dialect) -> _Compiled | None:
         compiled = self.statement.compile(dialect=dialect, column_keys=self._columns)
         if compiled.post_compile_params or compiled.literal_execute_params or compiled.escaped_bind_names:
